@@ -30,6 +30,7 @@ SPEC_FILES = {
     "brevo": ("brevo/swagger_definition_v3.yml", "https://api.brevo.com/v3"),
 }
 
+
 class _SpecLoader(yaml.CSafeLoader):
     """YAML loader that keeps timestamps as strings: OpenAPI examples are strings, and some vendor
     examples are impossible dates that PyYAML would refuse to build."""
@@ -54,7 +55,9 @@ def load_spec_dict(vendor: str) -> dict[str, Any]:
     relative, _ = SPEC_FILES[vendor]
     path = SPECS_DIR / relative
     if not path.exists():
-        raise FileNotFoundError(f"{path}: vendor spec not found (set ESPD_SPECS_DIR to the shared/specs folder)")
+        raise FileNotFoundError(
+            f"{path}: vendor spec not found (set ESPD_SPECS_DIR to the shared/specs folder)"
+        )
     text = path.read_text(encoding="utf-8")
     return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_SpecLoader)
 
