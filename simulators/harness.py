@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -208,7 +207,9 @@ class SimulatorServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"simulator:{self.port}", daemon=True)
 
@@ -252,7 +253,9 @@ class Limits:
 class FixedWindowLimiter:
     """Counts hits per key in fixed windows (Klaviyo's 1 s burst and 60 s steady windows)."""
 
-    def __init__(self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window_seconds
         self.clock = clock
@@ -333,7 +336,6 @@ class JobClock:
         if elapsed < self.queued_seconds + self.processing_seconds:
             return "processing"
         return "done"
-
 
 
 @dataclass

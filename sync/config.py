@@ -42,14 +42,8 @@ class StoreConfig(Section):
     raw_retention_days: int = Field(default=30, ge=0, description="days to keep raw vendor JSON")
 
 
-class ConnectorBase(Section):
-    """Options every connector has. Secrets are read by `_read_secret_files` before validation."""
-
-    enabled: bool = True
-    base_url: str | None = Field(default=None, description="override the vendor URL (simulators)")
-    push: bool = Field(default=False, description="whether espd writes its fields to this platform")
-    lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+class SecretFiles(Section):
+    """A section whose secrets may instead be given as `<name>_file:` (read before validation)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -72,6 +66,16 @@ class ConnectorBase(Section):
             except OSError as exc:
                 raise ValueError(f"{file_key}: cannot read secret file {path}: {exc.strerror}") from None
         return result
+
+
+class ConnectorBase(SecretFiles):
+    """Options every connector has."""
+
+    enabled: bool = True
+    base_url: str | None = Field(default=None, description="override the vendor URL (simulators)")
+    push: bool = Field(default=False, description="whether espd writes its fields to this platform")
+    lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
 
 class KlaviyoConfig(ConnectorBase):
@@ -154,7 +158,7 @@ class SegmentsConfig(Section):
     control_group: ControlGroupConfig = ControlGroupConfig()
 
 
-class ServerConfig(Section):
+class ServerConfig(SecretFiles):
     bind: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
     token: SecretStr | None = None
@@ -230,6 +234,8 @@ def _pydantic_issues(exc: ValidationError, document: YamlDocument) -> list[Sourc
     issues = []
     for error in exc.errors(include_url=False):
         path, model = _yaml_path(error["loc"])
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            path = (*path, "type")  # point at the connector's `type:` line, not its name
         key = dotted(path)
         if error["type"] == "extra_forbidden":
             message = f"unknown option {path[-1]!r}"
@@ -315,7 +321,7 @@ def _known_keys(model: type[BaseModel] | None) -> list[str]:
     if model is None:
         return []
     keys = list(model.model_fields)
-    if issubclass(model, ConnectorBase):
+    if issubclass(model, SecretFiles):
         keys += [
             n + SECRET_FILE_SUFFIX
             for n, f in model.model_fields.items()
