@@ -1,0 +1,111 @@
+"""Top reasons per score, in the customer's terms, from LightGBM's per-feature contributions.
+
+`pred_contrib` splits each raw score into one additive part per feature; the three largest parts
+(by size) are the reasons. Each feature has a phrase that states the fact behind it, so a marketer
+reads "no order in 142 days", not "recency_days".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from engine.features import FEATURE_COLUMNS
+
+
+def _n(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _money(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+PHRASES: dict[str, Callable[[float], str]] = {
+    "recency_days": lambda v: f"no order in {_n(v)} days",
+    "first_order_days": lambda v: f"first order {_n(v)} days ago",
+    "n_orders": lambda v: f"{_n(v)} orders so far",
+    "monetary_total": lambda v: f"spent {_money(v)} in total",
+    "monetary_mean": lambda v: f"average order {_money(v)}",
+    "monetary_max": lambda v: f"largest order {_money(v)}",
+    "monetary_last": lambda v: f"last order {_money(v)}",
+    "discount_amount_share": lambda v: f"{v:.0%} of list value paid with discounts",
+    "orders_30": lambda v: f"{_n(v)} orders in the last 30 days",
+    "orders_90": lambda v: f"{_n(v)} orders in the last 90 days",
+    "orders_365": lambda v: f"{_n(v)} orders in the last year",
+    "discount_share": lambda v: f"{v:.0%} of orders used a discount",
+    "weekend": lambda v: f"{v:.0%} of orders on weekends",
+    "hour_sin": lambda v: "usual time of day of orders",
+    "hour_cos": lambda v: "usual time of day of orders",
+    "spend_trend": lambda v: f"spend in the last 90 days {'up' if v >= 0 else 'down'} {_money(abs(v))}",
+    "ipt_mean": lambda v: f"orders every {_n(v)} days on average",
+    "ipt_std": lambda v: f"order gaps vary by {_n(v)} days",
+    "ipt_last": lambda v: f"last gap between orders {_n(v)} days",
+    "recency_over_ipt": lambda v: f"{v:.1f}x the usual gap since the last order",
+    "n_categories": lambda v: f"bought from {_n(v)} categories",
+    "n_products": lambda v: f"bought {_n(v)} different products",
+    "items_per_order": lambda v: f"{v:.1f} items per order",
+    "top_category_share": lambda v: f"{v:.0%} of spend in one category",
+    "received_90": lambda v: f"received {_n(v)} emails in 90 days",
+    "opened_90": lambda v: f"opened {_n(v)} emails in 90 days",
+    "clicked_90": lambda v: f"clicked {_n(v)} emails in 90 days",
+    "bounced": lambda v: f"{_n(v)} bounced emails",
+    "unsubscribed": lambda v: "unsubscribed from email" if v > 0 else "still subscribed to email",
+    "received_total": lambda v: f"received {_n(v)} emails in all",
+    "open_rate_90": lambda v: f"opened {v:.0%} of emails in 90 days",
+    "click_rate_90": lambda v: f"clicked {v:.0%} of emails in 90 days",
+    "days_since_open": lambda v: f"last opened an email {_n(v)} days ago",
+    "days_since_click": lambda v: f"last clicked an email {_n(v)} days ago",
+    "account_age_days": lambda v: f"customer for {_n(v)} days",
+    "frequency": lambda v: f"bought on {_n(v + 1)} different days",
+    "T_days": lambda v: f"first order {_n(v)} days ago",
+    "btyd_p_alive": lambda v: f"{v:.0%} likely still active by purchase rhythm",
+    "btyd_exp_30": lambda v: f"purchase rhythm suggests {v:.1f} orders a month",
+    "btyd_exp_90": lambda v: f"purchase rhythm suggests {v:.1f} orders a quarter",
+    "btyd_exp_365": lambda v: f"purchase rhythm suggests {v:.1f} orders a year",
+    "gg_order_value": lambda v: f"typical order value {_money(v)}",
+}
+
+MISSING: dict[str, str] = {
+    "ipt_mean": "only one order so far",
+    "ipt_last": "only one order so far",
+    "recency_over_ipt": "only one order so far",
+    "days_since_open": "never opened an email",
+    "days_since_click": "never clicked an email",
+    "open_rate_90": "no emails received in 90 days",
+    "click_rate_90": "no emails received in 90 days",
+}
+
+
+def phrase(feature: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING.get(feature, f"{feature.replace('_', ' ')} unknown")
+    return PHRASES[feature](float(value))
+
+
+def top_reasons(booster: lgb.Booster, features: pd.DataFrame, k: int = 3) -> pd.Series:
+    """The k largest contributions per customer as '; '-joined phrases, duplicates merged."""
+    X = features[list(FEATURE_COLUMNS)]
+    contrib = np.asarray(booster.predict(X, pred_contrib=True))[:, : len(FEATURE_COLUMNS)]
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, : k + 2]
+    values = X.to_numpy()
+    texts = []
+    for row, picks in enumerate(order):
+        phrases: list[str] = []
+        for col in picks:
+            text = phrase(FEATURE_COLUMNS[col], values[row, col])
+            if text not in phrases:
+                phrases.append(text)
+        texts.append("; ".join(phrases[:k]))
+    return pd.Series(texts, index=features.index, dtype="string")
+
+
+def baseline_reasons(features: pd.DataFrame) -> pd.Series:
+    """What BG/NBD looks at: recency, number of purchase days, and customer age."""
+    cols = ("recency_days", "frequency", "T_days")
+    parts = [features[c].map(lambda v, c=c: phrase(c, v)) for c in cols]
+    return (parts[0] + "; " + parts[1] + "; " + parts[2]).astype("string")

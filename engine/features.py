@@ -1,0 +1,165 @@
+"""Point-in-time features per buyer, computed from a `History` (so only from rows before its cutoff).
+
+One row per customer with at least one order before the cutoff, indexed by customer_id. Every column
+is a float; NaN means "unknown" (LightGBM routes it), never "zero". The BG/NBD and Gamma-Gamma
+outputs are features too: they are fitted on the same history, and LightGBM then earns its keep by
+correcting them with what they cannot see (engagement, discounts, trends, seasonality of habits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engine.baseline import fit_baseline
+from engine.frames import History
+
+DAY = pd.Timedelta(days=1)
+BTYD_HORIZONS = (30, 90, 365)
+ENGAGEMENT_WINDOW_DAYS = 90
+
+
+def _days_before(cutoff: pd.Timestamp, times: pd.Series) -> pd.Series:
+    return (cutoff - times) / DAY
+
+
+def _order_features(history: History) -> pd.DataFrame:
+    orders = history.orders.sort_values(["customer_id", "ordered_at"], kind="stable")
+    cutoff = history.cutoff
+    by = orders.groupby("customer_id", sort=True)
+    age = _days_before(cutoff, orders["ordered_at"])
+    gaps = orders["ordered_at"].diff().where(orders["customer_id"].eq(orders["customer_id"].shift())) / DAY
+    recent, older = age <= 90, (age > 90) & (age <= 180)
+    hour = orders["ordered_at"].dt.hour + orders["ordered_at"].dt.minute / 60.0
+    per_order = pd.DataFrame(
+        {
+            "customer_id": orders["customer_id"],
+            "gap": gaps,
+            "spend_90": orders["amount"].where(recent, 0.0),
+            "spend_prev_90": orders["amount"].where(older, 0.0),
+            "orders_30": (age <= 30).astype(float),
+            "orders_90": recent.astype(float),
+            "orders_365": (age <= 365).astype(float),
+            "discounted": (orders["discount"] > 0).astype(float),
+            "weekend": (orders["ordered_at"].dt.dayofweek >= 5).astype(float),
+            "hour_sin": np.sin(2 * np.pi * hour / 24),
+            "hour_cos": np.cos(2 * np.pi * hour / 24),
+        }
+    ).groupby("customer_id", sort=True)
+    last = by["ordered_at"].max()
+    feats = pd.DataFrame(
+        {
+            "recency_days": _days_before(cutoff, last),
+            "first_order_days": _days_before(cutoff, by["ordered_at"].min()),
+            "n_orders": by.size().astype(float),
+            "monetary_total": by["amount"].sum(),
+            "monetary_mean": by["amount"].mean(),
+            "monetary_max": by["amount"].max(),
+            "monetary_last": by["amount"].last(),
+            "discount_amount_share": by["discount"].sum() / (by["amount"].sum() + by["discount"].sum()),
+        }
+    )
+    sums = per_order[["spend_90", "spend_prev_90", "orders_30", "orders_90", "orders_365"]].sum()
+    means = per_order[["discounted", "weekend", "hour_sin", "hour_cos"]].mean()
+    feats = feats.join(sums).join(means.rename(columns={"discounted": "discount_share"}))
+    feats["spend_trend"] = feats.pop("spend_90") - feats.pop("spend_prev_90")
+    feats["ipt_mean"] = per_order["gap"].mean()
+    feats["ipt_std"] = per_order["gap"].std()
+    feats["ipt_last"] = per_order["gap"].last()
+    feats["recency_over_ipt"] = feats["recency_days"] / feats["ipt_mean"].where(feats["ipt_mean"] > 0)
+    return feats
+
+
+def _line_features(history: History, index: pd.Index) -> pd.DataFrame:
+    lines = history.frames.lines
+    if lines.empty:
+        return pd.DataFrame(index=index)
+    value = lines["price"].fillna(lines["quantity"])
+    cat_spend = value.groupby([lines["customer_id"], lines["category"]]).sum()
+    by_customer = cat_spend.groupby(level=0)
+    by = lines.groupby("customer_id", sort=True)
+    feats = pd.DataFrame(
+        {
+            "n_categories": by["category"].nunique().astype(float),
+            "n_products": by["product_id"].nunique().astype(float),
+            "items_per_order": by["quantity"].sum() / by["order_id"].nunique(),
+            "top_category_share": by_customer.max() / by_customer.sum().where(by_customer.sum() > 0),
+        }
+    )
+    return feats.reindex(index)
+
+
+def _event_features(history: History, index: pd.Index) -> pd.DataFrame:
+    events, cutoff = history.frames.events, history.cutoff
+    if events.empty:
+        return pd.DataFrame(index=index)
+    age = _days_before(cutoff, events["occurred_at"])
+    recent = age <= ENGAGEMENT_WINDOW_DAYS
+    kinds = ("received", "opened", "clicked")
+    counts = (
+        pd.DataFrame(
+            {f"{k}_90": (events["kind"].eq(k) & recent).astype(float) for k in kinds}
+            | {"bounced": events["kind"].eq("bounced").astype(float)}
+            | {"unsubscribed": events["kind"].eq("unsubscribed").astype(float)}
+            | {"received_total": events["kind"].eq("received").astype(float)}
+        )
+        .groupby(events["customer_id"])
+        .sum()
+    )
+    counts["unsubscribed"] = counts["unsubscribed"].clip(upper=1.0)
+    received = counts["received_90"].where(counts["received_90"] > 0)
+    counts["open_rate_90"] = counts["opened_90"] / received
+    counts["click_rate_90"] = counts["clicked_90"] / received
+    for kind, name in (("opened", "days_since_open"), ("clicked", "days_since_click")):
+        counts[name] = age[events["kind"].eq(kind)].groupby(events["customer_id"]).min()
+    feats = counts.reindex(index)
+    filled = [c for c in feats.columns if not c.startswith("days_since") and "rate" not in c]
+    feats[filled] = feats[filled].fillna(0.0)
+    return feats
+
+
+def _customer_features(history: History, index: pd.Index) -> pd.DataFrame:
+    customers = history.frames.customers.set_index("customer_id")["created_at"]
+    created = customers.reindex(index)
+    return pd.DataFrame({"account_age_days": _days_before(history.cutoff, created)}, index=index)
+
+
+def _btyd_features(history: History, index: pd.Index) -> pd.DataFrame:
+    baseline = fit_baseline(history)
+    out = pd.DataFrame(
+        {
+            "frequency": baseline.summary["frequency"],
+            "T_days": baseline.summary["T"],
+            "btyd_p_alive": baseline.p_alive(),
+            "gg_order_value": baseline.order_value(),
+        }
+        | {f"btyd_exp_{h}": baseline.expected_orders(h) for h in BTYD_HORIZONS},
+        index=baseline.summary.index,
+    )
+    return out.reindex(index)
+
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "recency_days", "first_order_days", "n_orders", "monetary_total", "monetary_mean", "monetary_max",
+    "monetary_last", "discount_amount_share", "orders_30", "orders_90", "orders_365", "discount_share",
+    "weekend", "hour_sin", "hour_cos", "spend_trend", "ipt_mean", "ipt_std", "ipt_last", "recency_over_ipt",
+    "n_categories", "n_products", "items_per_order", "top_category_share",
+    "received_90", "opened_90", "clicked_90", "bounced", "unsubscribed", "received_total",
+    "open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "account_age_days",
+    "frequency", "T_days", "btyd_p_alive", *(f"btyd_exp_{h}" for h in BTYD_HORIZONS), "gg_order_value",
+)  # fmt: skip
+
+
+def build_features(history: History) -> pd.DataFrame:
+    """The feature matrix of every buyer known at `history.cutoff`, columns exactly `FEATURE_COLUMNS`."""
+    base = _order_features(history)
+    index = base.index
+    parts = [
+        base,
+        _line_features(history, index),
+        _event_features(history, index),
+        _customer_features(history, index),
+        _btyd_features(history, index),
+    ]
+    feats = pd.concat(parts, axis=1)
+    return feats.reindex(columns=list(FEATURE_COLUMNS)).astype("float64")

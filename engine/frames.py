@@ -1,0 +1,212 @@
+"""The engine's input contract, and the one function that cuts history at a point in time.
+
+Four pandas frames describe a shop. Every timestamp is timezone-aware UTC; ids are strings.
+
+orders (one row per order; required)
+    customer_id str, order_id str (unique), ordered_at datetime64[UTC],
+    amount float (what was paid, after discounts, >= 0), discount float (>= 0; 0 when unknown)
+lines (one row per order line; optional, may be empty)
+    order_id str, customer_id str, product_id str, category str, quantity float,
+    price float (line total), discount float, ordered_at datetime64[UTC] (copied from the order)
+events (email engagement; optional, may be empty)
+    customer_id str, kind str (received / opened / clicked / bounced / unsubscribed / ...),
+    occurred_at datetime64[UTC], campaign_id str
+customers (profiles; optional, may be empty)
+    customer_id str, created_at datetime64[UTC] (NaT when unknown)
+
+Why one cut function: features and labels must never see the future. `history_at` returns a `History`
+whose frames hold only rows strictly before its cutoff; every feature and label builder takes a
+`History`, so code downstream cannot reach a later row even by mistake. Labels for a training cutoff
+`c` are read from a `History` at a later date, never from the raw frames.
+
+`validate_*` functions coerce types, and drop malformed rows (unparseable time, missing id, negative or
+non-numeric amount) while counting them in `ValidationReport`, so one bad record never stops a run.
+A missing required column raises `FrameError` naming the frame and the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+ORDER_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "discount")
+LINE_COLUMNS = ("order_id", "customer_id", "product_id", "category", "quantity", "price", "discount")
+EVENT_COLUMNS = ("customer_id", "kind", "occurred_at", "campaign_id")
+CUSTOMER_COLUMNS = ("customer_id", "created_at")
+
+
+class FrameError(ValueError):
+    """An input frame cannot be used at all (a required column is missing)."""
+
+
+@dataclass
+class ValidationReport:
+    """Rows dropped while validating, per frame and reason, so a run can say what it skipped."""
+
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def count(self, where: str, n: int) -> None:
+        if n:
+            self.dropped[where] = self.dropped.get(where, 0) + int(n)
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped.items())) or "no rows dropped"
+
+
+@dataclass(frozen=True)
+class ShopFrames:
+    """The four validated frames of one shop."""
+
+    orders: pd.DataFrame
+    lines: pd.DataFrame
+    events: pd.DataFrame
+    customers: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class History:
+    """A shop's frames holding only what was known strictly before `cutoff`. Build with `history_at`."""
+
+    frames: ShopFrames
+    cutoff: pd.Timestamp
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        return self.frames.orders
+
+
+def to_utc_timestamp(value: object) -> pd.Timestamp:
+    """A timestamp in UTC; naive input is read as UTC, because the contract has no local times."""
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def history_at(frames: ShopFrames, cutoff: object) -> History:
+    """The only way to look at a shop: every row at or after `cutoff` is removed, in every frame."""
+    ts = to_utc_timestamp(cutoff)
+    return History(
+        frames=ShopFrames(
+            orders=frames.orders[frames.orders["ordered_at"] < ts],
+            lines=frames.lines[frames.lines["ordered_at"] < ts],
+            events=frames.events[frames.events["occurred_at"] < ts],
+            customers=frames.customers[~(frames.customers["created_at"] >= ts)],
+        ),
+        cutoff=ts,
+    )
+
+
+def _require(df: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise FrameError(f"{name} frame: missing required column(s) {missing}; got {list(df.columns)}")
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    out = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
+    return out.astype("datetime64[ns, UTC]")
+
+
+def _ids(series: pd.Series) -> pd.Series:
+    out = series.astype("string").str.strip()
+    return out.mask(out == "")
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce").astype("float64")
+
+
+def _keep(df: pd.DataFrame, ok: pd.Series, where: str, report: ValidationReport) -> pd.DataFrame:
+    report.count(where, int((~ok).sum()))
+    return df.loc[ok].reset_index(drop=True)
+
+
+def validate_orders(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
+    """Orders with typed columns; rows with no id, no time or a bad amount are dropped and counted."""
+    _require(raw, "orders", ORDER_COLUMNS[:4])
+    df = pd.DataFrame(
+        {
+            "customer_id": _ids(raw["customer_id"]),
+            "order_id": _ids(raw["order_id"]),
+            "ordered_at": _utc(raw["ordered_at"]),
+            "amount": _numbers(raw["amount"]),
+            "discount": _numbers(raw["discount"]).fillna(0.0) if "discount" in raw else 0.0,
+        }
+    )
+    ok = df["customer_id"].notna() & df["order_id"].notna() & df["ordered_at"].notna()
+    df = _keep(df, ok, "orders: missing id or unparseable ordered_at", report)
+    df = _keep(df, df["amount"].notna() & (df["amount"] >= 0), "orders: missing or negative amount", report)
+    dup = df["order_id"].duplicated()
+    df = _keep(df, ~dup, "orders: duplicate order_id", report)
+    df["discount"] = df["discount"].clip(lower=0.0)
+    return df.sort_values(["ordered_at", "order_id"], kind="stable").reset_index(drop=True)
+
+
+def validate_lines(raw: pd.DataFrame, orders: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
+    """Order lines joined to their order's time and customer; lines of unknown orders are dropped."""
+    _require(raw, "lines", ("order_id",))
+    df = pd.DataFrame(
+        {
+            "order_id": _ids(raw["order_id"]),
+            "product_id": _ids(raw["product_id"]) if "product_id" in raw else pd.NA,
+            "category": _ids(raw["category"]) if "category" in raw else pd.NA,
+            "quantity": _numbers(raw["quantity"]).fillna(1.0) if "quantity" in raw else 1.0,
+            "price": _numbers(raw["price"]) if "price" in raw else float("nan"),
+            "discount": _numbers(raw["discount"]).fillna(0.0) if "discount" in raw else 0.0,
+        }
+    )
+    known = orders[["order_id", "customer_id", "ordered_at"]]
+    merged = df.merge(known, on="order_id", how="left", validate="many_to_one")
+    merged = _keep(merged, merged["ordered_at"].notna(), "lines: unknown order_id", report)
+    merged["product_id"] = merged["product_id"].astype("string")
+    merged["category"] = merged["category"].astype("string").fillna("unknown")
+    return merged[[*LINE_COLUMNS, "ordered_at"]]
+
+
+def validate_events(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
+    """Engagement events with a lower-case kind; rows with no customer or time are dropped."""
+    _require(raw, "events", EVENT_COLUMNS[:3])
+    df = pd.DataFrame(
+        {
+            "customer_id": _ids(raw["customer_id"]),
+            "kind": raw["kind"].astype("string").str.strip().str.lower(),
+            "occurred_at": _utc(raw["occurred_at"]),
+            "campaign_id": _ids(raw["campaign_id"]) if "campaign_id" in raw else pd.NA,
+        }
+    )
+    ok = df["customer_id"].notna() & df["occurred_at"].notna() & df["kind"].notna()
+    return _keep(df, ok, "events: missing customer, kind or time", report)
+
+
+def validate_customers(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
+    """Profiles keyed by customer_id; created_at may be unknown (NaT)."""
+    _require(raw, "customers", ("customer_id",))
+    df = pd.DataFrame(
+        {
+            "customer_id": _ids(raw["customer_id"]),
+            "created_at": _utc(raw["created_at"] if "created_at" in raw else pd.Series(pd.NaT, raw.index)),
+        }
+    )
+    df = _keep(df, df["customer_id"].notna(), "customers: missing customer_id", report)
+    return df.drop_duplicates("customer_id").reset_index(drop=True)
+
+
+def make_frames(
+    orders: pd.DataFrame,
+    lines: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+) -> tuple[ShopFrames, ValidationReport]:
+    """Validate raw frames into `ShopFrames`; absent optional frames become empty typed frames."""
+    report = ValidationReport()
+    valid_orders = validate_orders(orders, report)
+    empty_lines = pd.DataFrame({"order_id": pd.Series(dtype="string")})
+    empty_events = pd.DataFrame({c: pd.Series(dtype="string") for c in EVENT_COLUMNS})
+    empty_customers = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    frames = ShopFrames(
+        orders=valid_orders,
+        lines=validate_lines(empty_lines if lines is None else lines, valid_orders, report),
+        events=validate_events(empty_events if events is None else events, report),
+        customers=validate_customers(empty_customers if customers is None else customers, report),
+    )
+    return frames, report
