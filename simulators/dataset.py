@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+import pandas as pd
+
 Platform = Literal["klaviyo", "mailchimp", "brevo", "shopify"]
 PLATFORMS: tuple[Platform, ...] = ("klaviyo", "mailchimp", "brevo", "shopify")
 ESP_PLATFORMS: tuple[Platform, ...] = ("klaviyo", "mailchimp", "brevo")
@@ -91,6 +93,22 @@ class EmailEvent:
     url: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ShopFrames:
+    """The same shop as pandas frames (one row per record), for vectorized consumers.
+
+    Columns mirror the dataclass fields; `people.platforms` is a comma-separated string, and
+    `order_lines` carries its `order_id`. Times are tz-aware UTC timestamps.
+    """
+
+    people: pd.DataFrame
+    products: pd.DataFrame
+    orders: pd.DataFrame
+    order_lines: pd.DataFrame
+    campaigns: pd.DataFrame
+    events: pd.DataFrame
+
+
 @dataclass(slots=True)
 class ShopData:
     """A whole synthetic shop held in memory (sizes up to `medium`)."""
@@ -105,6 +123,7 @@ class ShopData:
     campaigns: list[Campaign]
     events: list[EmailEvent]
     _by_id: dict[int, Person] = field(default_factory=dict, repr=False)
+    _frames: ShopFrames | None = field(default=None, repr=False)
 
     def person(self, person_id: int) -> Person:
         if not self._by_id:
@@ -116,3 +135,56 @@ class ShopData:
 
     def campaigns_on(self, platform: Platform) -> Iterator[Campaign]:
         return (c for c in self.campaigns if c.platform == platform)
+
+    def frames(self) -> ShopFrames:
+        """The shop as frames: kept from generation when available, else built from the records."""
+        if self._frames is None:
+            self._frames = _frames_from_records(self)
+        return self._frames
+
+
+def _frames_from_records(shop: ShopData) -> ShopFrames:
+    people = pd.DataFrame(
+        [
+            {
+                "person_id": p.person_id,
+                "email": p.email,
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "country": p.country,
+                "timezone": p.timezone,
+                "created_at": p.created_at,
+                "updated_at": p.updated_at,
+                "platforms": ",".join(sorted(p.platforms)),
+                "email_consent": p.email_consent,
+            }
+            for p in shop.people
+        ]
+    )
+    order_fields = ("order_id", "person_id", "ordered_at", "updated_at", "currency", "total")
+    orders = pd.DataFrame(
+        [
+            {
+                **{name: getattr(o, name) for name in order_fields},
+                "discount_total": o.discount_total,
+                "discount_code": o.discount_code,
+                "cancelled_at": o.cancelled_at,
+            }
+            for o in shop.orders
+        ]
+    )
+    lines = pd.DataFrame(
+        [{"order_id": o.order_id, **_record_dict(line)} for o in shop.orders for line in o.lines]
+    )
+    return ShopFrames(
+        people=people,
+        products=pd.DataFrame([_record_dict(p) for p in shop.products]),
+        orders=orders,
+        order_lines=lines,
+        campaigns=pd.DataFrame([_record_dict(c) for c in shop.campaigns]),
+        events=pd.DataFrame([_record_dict(e) for e in shop.events]),
+    )
+
+
+def _record_dict(record: object) -> dict[str, object]:
+    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
