@@ -1,0 +1,336 @@
+"""The shared HTTP layer: one client per connector, client-side rate limiting, one retry policy.
+
+Every vendor call goes through `HttpClient.request`, which
+1. waits for a slot from the connector's `Limiter` (request windows, a connection cap or a cost
+   bucket, configured from `connectors.limits`),
+2. sends the request on the connector's single `httpx.AsyncClient`,
+3. asks the vendor's one classification function what the response means (`Verdict`), and
+4. retries what is retryable with one tenacity policy: it waits what the vendor said (Retry-After,
+   rate headers, a computed cost wait) plus jitter, or backs off exponentially, up to a cap.
+A rate-limit answer also pauses the whole limiter, so concurrent requests do not hammer the vendor
+before the wait is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from connectors.base import EventSink
+from connectors.limits import Window
+
+log = logging.getLogger("espd.connectors.http")
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    RETRY = "retry"
+    RATE_LIMITED = "rate_limited"
+    AUTH_FAILED = "auth_failed"
+    RECORD_REJECTED = "record_rejected"
+    FATAL = "fatal"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    wait_seconds: float | None = None
+    message: str = ""
+
+
+OK = Verdict(Outcome.OK)
+Classifier = Callable[[httpx.Response], Verdict]
+"""A vendor's single answer to "what does this response mean"; used for every call it makes."""
+
+
+class ApiError(Exception):
+    def __init__(self, connector: str, verdict: Verdict, response: httpx.Response | None = None) -> None:
+        self.connector = connector
+        self.verdict = verdict
+        self.status = response.status_code if response is not None else None
+        self.response = response
+        where = f" (HTTP {self.status})" if self.status else ""
+        super().__init__(f"{connector}: {verdict.outcome.value}{where}: {verdict.message}")
+
+
+class RetryableError(ApiError):
+    """Transient: a 5xx, a timeout, a rate limit. The retry policy handles it."""
+
+
+class AuthFailed(ApiError):
+    """Credentials rejected or a permission missing: this connector stops, others go on."""
+
+
+class RecordRejected(ApiError):
+    """The vendor refused this record (or this batch because of one record)."""
+
+
+class FatalApiError(ApiError):
+    """A request espd should never have sent, or a state it cannot recover from."""
+
+
+_ERRORS: dict[Outcome, type[ApiError]] = {
+    Outcome.RETRY: RetryableError,
+    Outcome.RATE_LIMITED: RetryableError,
+    Outcome.AUTH_FAILED: AuthFailed,
+    Outcome.RECORD_REJECTED: RecordRejected,
+    Outcome.FATAL: FatalApiError,
+}
+
+
+class Limiter(Protocol):
+    def hold(self, key: str, cost: float = 1.0) -> Any:
+        """An async context manager that holds one request slot for `key`."""
+
+    def observe(self, response: httpx.Response) -> None:
+        """Learn from a response (rate headers, cost buckets)."""
+
+    def pause(self, seconds: float) -> None:
+        """Let no request start for `seconds` (after the vendor said so)."""
+
+
+class _PausableLimiter:
+    def __init__(self) -> None:
+        self._resume_at = 0.0
+
+    def pause(self, seconds: float) -> None:
+        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    async def _wait_for_resume(self) -> None:
+        while (delay := self._resume_at - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+
+    def observe(self, response: httpx.Response) -> None:
+        return None
+
+
+class WindowLimiter(_PausableLimiter):
+    """At most `requests` per `seconds` for each window of a key, counted over a sliding window.
+
+    A sliding window is at least as strict as any fixed window the vendor counts, so staying under
+    it never earns a 429, and at full load it still sends the full documented rate.
+    """
+
+    def __init__(self, windows: Mapping[str, Sequence[Window]], scale: float = 1.0) -> None:
+        super().__init__()
+        self.windows = {
+            key: tuple(Window(max(1, int(w.requests * scale)), w.seconds) for w in ws)
+            for key, ws in windows.items()
+        }
+        self._sent: dict[tuple[str, int], deque[float]] = {}
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def hold(self, key: str, cost: float = 1.0) -> AsyncIterator[None]:
+        await self._wait_for_resume()
+        windows = self.windows.get(key)
+        if windows is None:
+            raise KeyError(f"no rate limit configured for {key!r}")
+        async with self._lock:
+            while (delay := self._delay(key, windows)) > 0:
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            for i in range(len(windows)):
+                self._sent[(key, i)].append(now)
+        yield
+
+    def _delay(self, key: str, windows: Sequence[Window]) -> float:
+        now = time.monotonic()
+        delay = 0.0
+        for i, window in enumerate(windows):
+            sent = self._sent.setdefault((key, i), deque())
+            while sent and sent[0] <= now - window.seconds:
+                sent.popleft()
+            if len(sent) >= window.requests:
+                delay = max(delay, sent[0] + window.seconds - now + 0.001)
+        return delay
+
+
+class ConcurrencyLimiter(_PausableLimiter):
+    """At most `limit` requests in flight (Mailchimp counts simultaneous connections)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self._semaphore = asyncio.Semaphore(limit)
+
+    @asynccontextmanager
+    async def hold(self, key: str, cost: float = 1.0) -> AsyncIterator[None]:
+        await self._wait_for_resume()
+        async with self._semaphore:
+            yield
+
+
+class CostBucket(_PausableLimiter):
+    """A client-side copy of a leaky cost bucket (Shopify GraphQL): spend only what is there.
+
+    The vendor's `throttleStatus` in each response resets the estimate, so drift never builds up.
+    """
+
+    def __init__(self, restore_rate: float, capacity: float | None = None) -> None:
+        super().__init__()
+        self.restore_rate = restore_rate
+        self.capacity = capacity if capacity is not None else restore_rate * 20
+        self._available = self.capacity
+        self._updated = time.monotonic()
+        self._lock = asyncio.Lock()
+        self.status_reader: Callable[[httpx.Response], Mapping[str, float] | None] = lambda _r: None
+
+    def _estimate(self) -> float:
+        now = time.monotonic()
+        self._available = min(self.capacity, self._available + (now - self._updated) * self.restore_rate)
+        self._updated = now
+        return self._available
+
+    @asynccontextmanager
+    async def hold(self, key: str, cost: float = 1.0) -> AsyncIterator[None]:
+        await self._wait_for_resume()
+        async with self._lock:
+            while (missing := cost - self._estimate()) > 0:
+                await asyncio.sleep(missing / self.restore_rate)
+            self._available -= cost
+        yield
+
+    def observe(self, response: httpx.Response) -> None:
+        status = self.status_reader(response)
+        if status:
+            self.capacity = float(status["maximumAvailable"])
+            self.restore_rate = float(status["restoreRate"])
+            self._available = float(status["currentlyAvailable"])
+            self._updated = time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    initial_backoff: float = 0.5
+    max_backoff: float = 60.0
+    jitter: float = 0.25  # up to this share of the wait is added at random
+
+
+class HttpClient:
+    """One connector's HTTP client. Build it once per connector instance and close it at the end."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        classify: Classifier,
+        limiter: Limiter,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        timeout_seconds: float = 30.0,
+        max_connections: int = 20,
+        retry: RetryPolicy = RetryPolicy(),
+        sink: EventSink | None = None,
+    ) -> None:
+        self.name = name
+        self.classify = classify
+        self.limiter = limiter
+        self.retry = retry
+        self.sink = sink
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        limit_key: str,
+        cost: float = 1.0,
+        idempotent: bool = True,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with limits and retries; return an OK response or raise an `ApiError`."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_retryable if idempotent else _rate_limited),
+            wait=self._wait,
+            stop=stop_after_attempt(self.retry.max_attempts),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return await self._send_once(method, url, limit_key, cost, kwargs)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _send_once(
+        self, method: str, url: str, limit_key: str, cost: float, kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        started = time.monotonic()
+        try:
+            async with self.limiter.hold(limit_key, cost):
+                response = await self._client.request(method, url, **kwargs)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            self._emit(
+                "http_request", status="transport_error", key=limit_key, seconds=time.monotonic() - started
+            )
+            raise RetryableError(self.name, Verdict(Outcome.RETRY, None, type(exc).__name__)) from exc
+        self.limiter.observe(response)
+        self._emit(
+            "http_request",
+            status=str(response.status_code),
+            key=limit_key,
+            seconds=time.monotonic() - started,
+        )
+        verdict = self.classify(response)
+        if verdict.outcome is Outcome.OK:
+            return response
+        if verdict.outcome is Outcome.RATE_LIMITED and verdict.wait_seconds:
+            self.limiter.pause(verdict.wait_seconds)
+        raise _ERRORS[verdict.outcome](self.name, verdict, response)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        told = error.verdict.wait_seconds if isinstance(error, ApiError) else None
+        if told is not None:
+            base = told
+        else:
+            base = min(self.retry.max_backoff, self.retry.initial_backoff * 2 ** (state.attempt_number - 1))
+        return min(self.retry.max_backoff, base) * (1 + random.uniform(0, self.retry.jitter))
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        seconds = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(error, ApiError) and error.verdict.outcome is Outcome.RATE_LIMITED:
+            self._emit("rate_limit_wait", seconds=seconds)
+        log.info(
+            "event=http_retry connector=%s attempt=%d wait=%.2f reason=%s",
+            self.name,
+            state.attempt_number,
+            seconds,
+            error.verdict.message if isinstance(error, ApiError) else type(error).__name__,
+        )
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        if self.sink is not None:
+            self.sink(event, connector=self.name, **fields)
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, RetryableError)
+
+
+def _rate_limited(error: BaseException) -> bool:
+    """A non-idempotent write is repeated only when the vendor said it did not take it (429)."""
+    return isinstance(error, RetryableError) and error.verdict.outcome is Outcome.RATE_LIMITED
