@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from simulators.shop_email import simulate_email
-from simulators.shop_model import CONSUMABLES, sample_latents
+from simulators.shop_model import CONSUMABLES, FUTURE_DAYS, sample_latents
 from simulators.shop_orders import fill_orders, order_times
 
 FIRST_NAMES = (
@@ -156,7 +156,7 @@ def _truth_people(latents: pd.DataFrame, orders: pd.DataFrame, unsubscribed_day:
     truth = latents.drop(columns=["never_subscribed", "bad_address", "unsubscribe_after_day"]).copy()
     truth["unsubscribed_day"] = unsubscribed_day.to_numpy()
     live = orders.loc[orders["cancelled_day"].isna()]
-    future = live.loc[live["day"] > 0]
+    future = live.loc[(live["day"] > 0) & (live["day"] <= FUTURE_DAYS)]
     truth["future_orders_365"] = (
         future.groupby("person_id").size().reindex(truth["person_id"]).fillna(0).to_numpy()
     )

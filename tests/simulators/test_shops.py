@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from simulators.dataset import ESP_PLATFORMS, ShopData
 from simulators.shop_email import SEND_SLOTS
-from simulators.shop_truth import ShopTruth
+from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
 from simulators.shops import generate, generate_with_truth
 
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
@@ -161,3 +163,53 @@ def test_replenishment_cycles_show_in_repeat_gaps(small: tuple[ShopData, ShopTru
     assert len(median_gap) > 200
     assert np.median(np.abs(median_gap / cycle - 1)) < 0.1
     assert np.corrcoef(median_gap, cycle)[0, 1] > 0.8
+
+
+def test_oracle_churn_auc_is_a_high_but_imperfect_ceiling(small: tuple[ShopData, ShopTruth]) -> None:
+    _, truth = small
+    cutoff = AS_OF - timedelta(days=90)
+    oracle = oracle_purchase_probability(truth, cutoff, horizon_days=180)
+    outcome = labels(truth, cutoff, horizon_days=180).merge(oracle, on="person_id")
+    assert len(outcome) == len(oracle) > 2500
+    churned = ~outcome["bought"]
+    auc = roc_auc_score(churned, 1 - outcome["p_purchase"])
+    print(f"oracle churn AUC on small: {auc:.3f}")
+    assert 0.75 < auc < 0.97
+    assert abs(outcome["p_purchase"].mean() - outcome["bought"].mean()) < 0.03  # calibrated on average
+    dropped = truth.people.set_index("person_id")["dropout_day"].reindex(outcome["person_id"]) <= truth.day(
+        cutoff
+    )
+    assert 0.8 < roc_auc_score(dropped, 1 - outcome["p_alive"]) < 0.99
+
+
+def test_labels_count_the_hidden_future_year(small: tuple[ShopData, ShopTruth]) -> None:
+    shop, truth = small
+    assert truth.future_orders()["day"].gt(0).all() and len(truth.future_orders()) > 5000
+    assert max(o.ordered_at for o in shop.orders) <= shop.as_of
+    year = labels(truth, AS_OF, horizon_days=365).set_index("person_id")
+    people = truth.people.set_index("person_id").reindex(year.index)
+    assert np.allclose(year["spend"], people["future_spend_365"])
+    assert (year["orders"] == people["future_orders_365"]).all()
+    with pytest.raises(ValueError, match="horizon"):
+        labels(truth, AS_OF, horizon_days=400)
+
+
+def test_features_carry_signal_beyond_order_counts(small: tuple[ShopData, ShopTruth]) -> None:
+    """Engaged people buy more and discount-sensitive people use more codes: room to beat BTYD."""
+    _, truth = small
+    buyers = truth.people.loc[truth.people["is_buyer"]]
+    assert np.corrcoef(np.log(buyers["purchase_rate"]), buyers["engagement"])[0, 1] > 0.3
+    shares = buyers.dropna(subset=["discounted_order_share"])
+    assert np.corrcoef(shares["discount_sensitivity"], shares["discounted_order_share"])[0, 1] > 0.4
+    cycles = truth.replenishment_cycles()
+    assert set(cycles["category"]) == {"coffee", "pet-food", "skincare"} and (cycles["cycle_days"] > 10).all()
+
+
+def test_truth_round_trips_through_files(small: tuple[ShopData, ShopTruth], tmp_path: Path) -> None:
+    _, truth = small
+    truth.save(tmp_path / "truth")
+    loaded = ShopTruth.load(tmp_path / "truth")
+    assert loaded.as_of == truth.as_of
+    cutoff = AS_OF - timedelta(days=30)
+    expected = oracle_purchase_probability(truth, cutoff, 60)
+    pd.testing.assert_frame_equal(oracle_purchase_probability(loaded, cutoff, 60), expected, atol=1e-9)
