@@ -200,13 +200,54 @@ def make_frames(
     """Validate raw frames into `ShopFrames`; absent optional frames become empty typed frames."""
     report = ValidationReport()
     valid_orders = validate_orders(orders, report)
+    return _assemble(valid_orders, lines, events, customers, report), report
+
+
+def _assemble(
+    orders: pd.DataFrame,
+    lines: pd.DataFrame | None,
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    report: ValidationReport,
+) -> ShopFrames:
+    """Validate the optional frames against validated orders; an absent frame becomes empty and typed."""
     empty_lines = pd.DataFrame({"order_id": pd.Series(dtype="string")})
     empty_events = pd.DataFrame({c: pd.Series(dtype="string") for c in EVENT_COLUMNS})
     empty_customers = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
-    frames = ShopFrames(
-        orders=valid_orders,
-        lines=validate_lines(empty_lines if lines is None else lines, valid_orders, report),
+    return ShopFrames(
+        orders=orders,
+        lines=validate_lines(empty_lines if lines is None else lines, orders, report),
         events=validate_events(empty_events if events is None else events, report),
         customers=validate_customers(empty_customers if customers is None else customers, report),
     )
-    return frames, report
+
+
+def frames_from_order_rows(rows: pd.DataFrame) -> tuple[ShopFrames, ValidationReport]:
+    """Frames from a flat orders file: one row per order, or per line with the order_id repeated.
+
+    Required columns: customer_id, order_id, ordered_at, amount; optional: quantity, product_id,
+    category, discount. When an order spans several rows, its amount and discount are the row sums
+    and the rows become its lines.
+    """
+    _require(rows, "orders file", ORDER_COLUMNS[:4])
+    report = ValidationReport()
+    parsed = rows.assign(
+        amount=_numbers(rows["amount"]),
+        discount=_numbers(rows["discount"]).fillna(0.0) if "discount" in rows else 0.0,
+    )
+    bad_amount = parsed["amount"].isna() | (parsed["amount"] < 0)
+    parsed = _keep(parsed, ~bad_amount, "orders file: missing or negative amount", report)
+    by = parsed.groupby(_ids(parsed["order_id"]), sort=False, dropna=True)
+    orders = pd.DataFrame(
+        {
+            "customer_id": by["customer_id"].first(),
+            "ordered_at": by["ordered_at"].first(),
+            "amount": by["amount"].sum(),
+            "discount": by["discount"].sum(),
+        }
+    ).reset_index(names="order_id")
+    report.count("orders file: missing order_id", int(_ids(parsed["order_id"]).isna().sum()))
+    valid_orders = validate_orders(orders, report)
+    has_lines = bool({"product_id", "category"} & set(rows.columns))
+    lines = parsed.rename(columns={"amount": "price"})
+    return _assemble(valid_orders, lines if has_lines else None, None, None, report), report

@@ -97,3 +97,15 @@ def gains_curve(actual: np.ndarray, score: np.ndarray, n_points: int = 20) -> pd
     idx = np.clip((share * len(ranked)).astype(int) - 1, -1, len(ranked) - 1)
     captured = np.where(idx >= 0, cum[np.maximum(idx, 0)], 0.0)
     return pd.DataFrame({"customers": share, "captured": captured})
+
+
+def best_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """True where a method (row) has the best value of a metric (column) among several methods."""
+    best = pd.DataFrame(False, index=table.index, columns=table.columns)
+    if len(table) < 2:
+        return best
+    for col in table.columns:
+        column = table[col]
+        target = column.max() if HIGHER_IS_BETTER.get(str(col), True) else column.min()
+        best[col] = column.eq(target)
+    return best
