@@ -101,7 +101,7 @@ def upsert(
     keys = [c.name for c in sa_table.primary_key.columns]
     columns = list(rows[0])
     updates = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     for start in range(0, len(rows), UPSERT_CHUNK_ROWS):
         statement = insert(sa_table).values(list(rows[start : start + UPSERT_CHUNK_ROWS]))
         if updates:
@@ -112,6 +112,11 @@ def upsert(
             statement = statement.on_conflict_do_nothing(index_elements=keys)
         session.execute(statement)
     return len(rows)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The backend's INSERT construct, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
