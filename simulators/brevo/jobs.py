@@ -147,8 +147,7 @@ def _apply(ctx: Context, process: Process) -> None:
 
 
 async def _notify_when_done(ctx: Context, process: Process) -> None:
-    clock = ctx.options.job_clock
-    await asyncio.sleep(clock.queued_seconds + clock.processing_seconds)
+    """Poll the (possibly injected) job clock until the process completes, then call its URL."""
     while True:
         advance(ctx)
         if process.applied:

@@ -27,11 +27,16 @@ def _patch_spec(spec: dict[str, Any]) -> None:
 
 
 def _string_status_keys(spec: dict[str, Any]) -> None:
-    """YAML reads `200:` as an integer key; OpenAPI requires strings (openapi-core refuses ints)."""
+    """YAML reads `200:` as an integer key; OpenAPI requires strings (openapi-core refuses ints).
+    Brevo also writes "no body" (204, 201) as `content: {}`, which openapi-core reads as "a body is
+    required": drop the empty map so an empty answer validates and a non-empty one still fails."""
     for operations in spec["paths"].values():
         for operation in operations.values():
             if isinstance(operation, dict) and "responses" in operation:
                 operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
+                for response in operation["responses"].values():
+                    if response.get("content") == {}:
+                        del response["content"]
 
 
 def _add_orders_schema(spec: dict[str, Any]) -> None:
