@@ -93,12 +93,16 @@ def upsert(
     table: type[SQLModel],
     rows: Sequence[dict[str, Any]],
     update_columns: Iterable[str] | None = None,
+    conflict_columns: Iterable[str] | None = None,
 ) -> int:
-    """Insert `rows`, updating the given columns (default: every non-key column) on key conflict."""
+    """Insert `rows`, updating the given columns (default: every non-key column) on conflict.
+
+    The conflict target is the primary key unless `conflict_columns` names a unique constraint.
+    """
     if not rows:
         return 0
     sa_table = table.__table__  # type: ignore[attr-defined]
-    keys = [c.name for c in sa_table.primary_key.columns]
+    keys = list(conflict_columns) if conflict_columns else [c.name for c in sa_table.primary_key.columns]
     columns = list(rows[0])
     updates = list(update_columns) if update_columns is not None else [c for c in columns if c not in keys]
     insert = dialect_insert(session)
