@@ -1,0 +1,100 @@
+"""Read the store into the engine's frames (see engine/frames.py for the contract).
+
+The same purchase usually reaches espd several times: as a Shopify order, a Klaviyo "Placed Order"
+event, a Mailchimp e-commerce order and a Brevo order. Counting each would triple every customer's
+frequency, so for each customer espd keeps the orders of one source only: the first in
+`ORDER_SOURCE_PRIORITY` (by connector type) that has any orders for that customer. Cancelled orders
+are not purchases and are left out. Customer ids in the frames are the store's profile ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from engine.frames import ShopFrames, ValidationReport, make_frames
+from sync import tables
+
+ORDER_SOURCE_PRIORITY = ("shopify", "klaviyo", "mailchimp", "brevo")
+
+
+def load_frames(engine: Engine, source_types: Mapping[str, str]) -> tuple[ShopFrames, ValidationReport]:
+    """All customers' orders, lines, events and profiles, as validated engine frames.
+
+    `source_types` maps each connector name to its type (klaviyo, shopify, ...), which sets which
+    source's orders count for a customer.
+    """
+    orders = _read(
+        engine,
+        select(
+            tables.Order.source,
+            tables.Order.vendor_id,
+            tables.Order.profile_id,
+            tables.Order.ordered_at,
+            tables.Order.total,
+            tables.Order.discount_total,
+        ).where(tables.Order.profile_id.is_not(None), tables.Order.cancelled_at.is_(None)),
+    )
+    orders = _one_source_per_customer(orders, source_types)
+    orders = pd.DataFrame(
+        {
+            "customer_id": orders["profile_id"].astype("int64").astype(str),
+            "order_id": orders["source"] + ":" + orders["vendor_id"],
+            "ordered_at": orders["ordered_at"],
+            "amount": orders["total"],
+            "discount": orders["discount_total"],
+        }
+    )
+    lines = _read(
+        engine,
+        select(
+            tables.OrderLine.source,
+            tables.OrderLine.order_vendor_id,
+            tables.OrderLine.product_id,
+            tables.OrderLine.category,
+            tables.OrderLine.quantity,
+            tables.OrderLine.unit_price,
+            tables.OrderLine.discount,
+        ),
+    )
+    lines = pd.DataFrame(
+        {
+            "order_id": lines["source"] + ":" + lines["order_vendor_id"],
+            "product_id": lines["product_id"],
+            "category": lines["category"],
+            "quantity": lines["quantity"],
+            "price": lines["unit_price"] * lines["quantity"] - lines["discount"],
+            "discount": lines["discount"],
+        }
+    ).merge(orders[["order_id", "customer_id"]], on="order_id", how="inner")
+    events = _read(
+        engine,
+        select(
+            tables.Event.profile_id, tables.Event.kind, tables.Event.occurred_at, tables.Event.campaign_id
+        ).where(tables.Event.profile_id.is_not(None)),
+    )
+    events = events.assign(customer_id=events["profile_id"].astype("int64").astype(str)).drop(
+        columns="profile_id"
+    )
+    customers = _read(engine, select(tables.Profile.id, tables.Profile.created_at))
+    customers = pd.DataFrame(
+        {"customer_id": customers["id"].astype("int64").astype(str), "created_at": customers["created_at"]}
+    )
+    return make_frames(orders, lines, events, customers)
+
+
+def _read(engine: Engine, statement: object) -> pd.DataFrame:
+    with engine.connect() as connection:
+        result = connection.execute(statement)  # type: ignore[call-overload]
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _one_source_per_customer(orders: pd.DataFrame, source_types: Mapping[str, str]) -> pd.DataFrame:
+    if orders.empty:
+        return orders
+    rank = {t: i for i, t in enumerate(ORDER_SOURCE_PRIORITY)}
+    orders = orders.assign(_rank=orders["source"].map(lambda s: rank.get(source_types.get(s, ""), len(rank))))
+    best = orders.groupby("profile_id")["_rank"].transform("min")
+    return orders[orders["_rank"] == best].drop(columns="_rank")
