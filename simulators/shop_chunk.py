@@ -61,7 +61,7 @@ def simulate_chunk(
     past = orders["day"].to_numpy() <= 0
     public_orders = _public_orders(orders.loc[past], as_of)
     public_lines = lines.loc[lines["order_id"].isin(public_orders["order_id"])].reset_index(drop=True)
-    events = email.events.loc[email.events["day"] <= 0].copy()
+    events = email.events
     events["occurred_at"] = to_time(events["day"], as_of)
     events = events.sort_values("occurred_at", kind="stable", ignore_index=True)
     people = _public_people(latents, email.unsubscribed_day, orders.loc[past], as_of)

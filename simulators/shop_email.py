@@ -76,7 +76,7 @@ def campaign_schedule(rng: np.random.Generator, as_of: pd.Timestamp) -> pd.DataF
 class EmailOutcome:
     """What one chunk of people did with the campaigns."""
 
-    events: pd.DataFrame  # event_id, person_id, campaign_id, kind, day, url
+    events: pd.DataFrame  # event_id, person_id, campaign_id, kind, day, url; only those by as_of
     exposures: pd.DataFrame  # person_id, campaign_id, sent_day, p_order (for the oracle)
     conversions: pd.DataFrame  # person_id, day, campaign_id, discount_code
     unsubscribed_day: pd.Series  # per person_id, inf when never
@@ -189,6 +189,8 @@ def _open_delay_days(rng: np.random.Generator, receipts: pd.DataFrame, as_of: pd
 
 
 def _events(receipts: pd.DataFrame, mask: np.ndarray, day: np.ndarray, kind: str) -> pd.DataFrame:
+    """Events of one kind that happened by as_of (later ones are never served, so never built)."""
+    mask = mask & (np.asarray(day) <= 0)
     chosen = receipts.loc[mask]
     frame = pd.DataFrame(
         {
@@ -198,6 +200,15 @@ def _events(receipts: pd.DataFrame, mask: np.ndarray, day: np.ndarray, kind: str
             "day": np.asarray(day)[mask],
         }
     )
-    frame["event_id"] = frame["campaign_id"] + ":" + frame["person_id"].astype(str) + ":" + kind
-    frame["url"] = "https://shop.example.com/c/" + frame["campaign_id"] if kind == "clicked" else None
+    return add_event_ids_and_urls(frame)
+
+
+def add_event_ids_and_urls(frame: pd.DataFrame) -> pd.DataFrame:
+    """event_id = campaign:person:kind (one event of a kind per receipt); clicks link to the campaign page.
+
+    Derived, so the streamed `large` files need not store them (see `shop_files.read_table`).
+    """
+    frame["event_id"] = frame["campaign_id"] + ":" + frame["person_id"].astype(str) + ":" + frame["kind"]
+    clicked = frame["kind"] == "clicked"
+    frame["url"] = ("https://shop.example.com/c/" + frame["campaign_id"]).where(clicked, None)
     return frame

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from simulators.dataset import ESP_PLATFORMS, ShopData
 from simulators.shop_email import SEND_SLOTS
+from simulators.shop_files import read_table, write_large
 from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
 from simulators.shops import generate, generate_with_truth
 
@@ -213,3 +214,22 @@ def test_truth_round_trips_through_files(small: tuple[ShopData, ShopTruth], tmp_
     cutoff = AS_OF - timedelta(days=30)
     expected = oracle_purchase_probability(truth, cutoff, 60)
     pd.testing.assert_frame_equal(oracle_purchase_probability(loaded, cutoff, 60), expected, atol=1e-9)
+
+
+def test_write_large_streams_chunks_and_reads_back(tmp_path: Path) -> None:
+    """A 6k-person shop spans two chunks on disk and reads back equal to the in-memory shop."""
+    manifest = write_large(tmp_path / "shop", size=6_000, seed=5, as_of=AS_OF)
+    assert manifest["people"] == 6_000 and manifest["rows"]["people"] == 6_000
+    people = pd.concat(read_table(tmp_path / "shop", "people", chunk_rows=5_000), ignore_index=True)
+    assert people["person_id"].tolist() == list(range(1, 6_001)) and people["email"].is_unique
+    events = pd.concat(read_table(tmp_path / "shop", "events"), ignore_index=True)
+    assert manifest["rows"]["events"] == len(events) > 100_000
+    shop = generate(6_000, seed=5, as_of=AS_OF).frames()
+    assert sorted(events["event_id"]) == sorted(shop.events["event_id"])
+    orders = pd.concat(read_table(tmp_path / "shop", "orders"), ignore_index=True)
+    assert orders["ordered_at"].tolist() == shop.orders["ordered_at"].tolist()
+    assert np.allclose(orders["total"], shop.orders["total"])
+    future = pd.concat(read_table(tmp_path / "shop", "truth/orders"), ignore_index=True)
+    assert (future["day"] > 0).sum() > 5_000
+    with pytest.raises(FileNotFoundError, match="no such table"):
+        next(read_table(tmp_path / "shop", "nope"))
