@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import secrets
 import tarfile
 import time
@@ -145,7 +146,7 @@ class BatchQueue:
     def signed_url(self, request: Request, batch: Batch) -> str:
         if batch.status != "finished":
             return ""
-        expires = int(time.time() + self.options.url_ttl_seconds)
+        expires = math.ceil(time.time() + self.options.url_ttl_seconds)
         origin = f"{request.url.scheme}://{request.url.netloc}"
         signature = self.signature(batch.id, expires)
         return f"{origin}/batch-results/{batch.id}.tar.gz?Expires={expires}&Signature={signature}"
