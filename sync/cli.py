@@ -18,7 +18,7 @@ from sync.config import Config, ConfigError, load_config
 from sync.store import migrate, open_engine, row_counts
 
 EXIT_CONFIG_ERROR = 2
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES = ("sync.commands.simulate", "sync.commands.predict")
 
 app = typer.Typer(
     name="espd",
