@@ -119,8 +119,8 @@ class Served:
         return self.sim.state
 
     def client_with(self, **headers: str) -> httpx.Client:
-        """A client with the default headers overridden (None-valued ones are dropped)."""
-        merged = {**dict(self.client.headers), **headers}
+        """A client with the default headers overridden ("DROP"-valued ones are left out)."""
+        merged = {**dict(self.client.headers), **{name.lower(): value for name, value in headers.items()}}
         return httpx.Client(base_url=self.url, headers={k: v for k, v in merged.items() if v != "DROP"})
 
 
