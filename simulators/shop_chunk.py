@@ -10,14 +10,16 @@ simulated future year) lands only in the truth frames.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from simulators.shop_email import simulate_email
+from simulators.shop_email import campaign_schedule, simulate_email
 from simulators.shop_model import CONSUMABLES, FUTURE_DAYS, sample_latents
-from simulators.shop_orders import fill_orders, order_times
+from simulators.shop_orders import catalogue, fill_orders, order_times
 
 FIRST_NAMES = (
     "Ada", "Alan", "Grace", "Linus", "Ada", "Barbara", "Dennis", "Edsger", "Frances", "Guido",
@@ -29,6 +31,9 @@ LAST_NAMES = (
 )  # fmt: skip
 DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
 PLATFORM_COLUMNS = ("klaviyo", "mailchimp", "brevo", "shopify")
+SIZES = {"tiny": 200, "small": 5_000, "medium": 100_000, "large": 1_000_000}
+CHUNK_SIZE = 5_000
+CURRENCY = "USD"
 
 
 @dataclass(slots=True)
@@ -40,6 +45,41 @@ class ShopChunk:
     truth: pd.DataFrame  # one row per person: the latent parameters and realized outcomes
     all_orders: pd.DataFrame  # past and future orders with their source (truth only)
     exposures: pd.DataFrame  # past and future receipts with P(order) for the oracle
+
+
+def shop_size(size: str | int) -> int:
+    """Number of people for a size name or count; a clear error for anything else."""
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size
+    if isinstance(size, str) and size in SIZES:
+        return SIZES[size]
+    raise ValueError(f"shop size must be one of {sorted(SIZES)} or a positive int, got {size!r}")
+
+
+def default_as_of(as_of: datetime | None) -> pd.Timestamp:
+    """Today's UTC midnight by default; a naive datetime is refused rather than guessed."""
+    if as_of is None:
+        return pd.Timestamp.now(tz="UTC").normalize()
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC), got a naive datetime")
+    return pd.Timestamp(as_of).tz_convert("UTC")
+
+
+def shop_plan(seed: int, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shop-level (products, campaigns) every chunk shares."""
+    shop_rng = np.random.default_rng([seed, 0xC0FFEE])
+    products = catalogue(shop_rng)
+    return products, campaign_schedule(shop_rng, as_of)
+
+
+def iter_chunks(
+    n: int, seed: int, as_of: pd.Timestamp, plan: tuple[pd.DataFrame, pd.DataFrame]
+) -> Iterator[ShopChunk]:
+    """Yield the shop's chunks, CHUNK_SIZE people at a time (ids 1..n)."""
+    products, campaigns = plan
+    for index, first in enumerate(range(0, n, CHUNK_SIZE)):
+        count = min(CHUNK_SIZE, n - first)
+        yield simulate_chunk(seed, index, first + 1, count, as_of, campaigns, products)
 
 
 def simulate_chunk(
@@ -176,3 +216,19 @@ def _consumable_lists(truth: pd.DataFrame) -> list[str]:
         ",".join(c.category for c, v in zip(CONSUMABLES, row, strict=True) if not np.isnan(v))
         for row in cycles
     ]
+
+
+def public_campaigns(campaigns: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Campaigns sent by as_of, as the platforms show them (no exploration flag, no future)."""
+    sent = campaigns.loc[campaigns["sent_day"] <= 0]
+    seconds = np.round(sent["sent_day"].to_numpy() * 86400).astype("int64")
+    return pd.DataFrame(
+        {
+            "campaign_id": sent["campaign_id"].to_numpy(),
+            "platform": sent["platform"].to_numpy(),
+            "name": sent["name"].to_numpy(),
+            "sent_at": as_of + pd.to_timedelta(seconds, unit="s"),
+            "discount_offer": sent["discount_offer"].to_numpy(),
+            "discount_code": sent["discount_code"].to_numpy(),
+        }
+    )

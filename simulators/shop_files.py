@@ -22,9 +22,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulators.shop_chunk import ShopChunk
+from simulators.shop_chunk import (
+    CURRENCY,
+    ShopChunk,
+    default_as_of,
+    iter_chunks,
+    public_campaigns,
+    shop_plan,
+    shop_size,
+)
 from simulators.shop_email import add_event_ids_and_urls
-from simulators.shops import CURRENCY, default_as_of, iter_chunks, public_campaigns, shop_plan, shop_size
 
 PUBLIC_TABLES = ("people", "orders", "order_lines", "events")
 TRUTH_TABLES = ("truth/people", "truth/orders")

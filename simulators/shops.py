@@ -28,49 +28,29 @@ from simulators.dataset import (
     ShopData,
     ShopFrames,
 )
-from simulators.shop_chunk import ShopChunk, simulate_chunk
-from simulators.shop_email import campaign_schedule
-from simulators.shop_orders import catalogue
-from simulators.shop_truth import ShopTruth
+from simulators.shop_chunk import (
+    CURRENCY,
+    SIZES,
+    default_as_of,
+    iter_chunks,
+    public_campaigns,
+    shop_plan,
+    shop_size,
+)
+from simulators.shop_files import read_table, write_large
+from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
 
-SIZES = {"tiny": 200, "small": 5_000, "medium": 100_000, "large": 1_000_000}
-CHUNK_SIZE = 5_000
-CURRENCY = "USD"
-
-
-def shop_size(size: str | int) -> int:
-    """Number of people for a size name or count; a clear error for anything else."""
-    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
-        return size
-    if isinstance(size, str) and size in SIZES:
-        return SIZES[size]
-    raise ValueError(f"shop size must be one of {sorted(SIZES)} or a positive int, got {size!r}")
-
-
-def default_as_of(as_of: datetime | None) -> pd.Timestamp:
-    """Today's UTC midnight by default; a naive datetime is refused rather than guessed."""
-    if as_of is None:
-        return pd.Timestamp.now(tz="UTC").normalize()
-    if as_of.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware (UTC), got a naive datetime")
-    return pd.Timestamp(as_of).tz_convert("UTC")
-
-
-def shop_plan(seed: int, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The shop-level (products, campaigns) every chunk shares."""
-    shop_rng = np.random.default_rng([seed, 0xC0FFEE])
-    products = catalogue(shop_rng)
-    return products, campaign_schedule(shop_rng, as_of)
-
-
-def iter_chunks(
-    n: int, seed: int, as_of: pd.Timestamp, plan: tuple[pd.DataFrame, pd.DataFrame]
-) -> Iterator[ShopChunk]:
-    """Yield the shop's chunks, CHUNK_SIZE people at a time (ids 1..n)."""
-    products, campaigns = plan
-    for index, first in enumerate(range(0, n, CHUNK_SIZE)):
-        count = min(CHUNK_SIZE, n - first)
-        yield simulate_chunk(seed, index, first + 1, count, as_of, campaigns, products)
+__all__ = [
+    "SIZES",
+    "ShopTruth",
+    "generate",
+    "generate_with_truth",
+    "labels",
+    "oracle_purchase_probability",
+    "read_table",
+    "truth",
+    "write_large",
+]
 
 
 def generate_with_truth(
@@ -106,22 +86,6 @@ def generate(size: str | int, seed: int = 7, as_of: datetime | None = None) -> S
 def truth(shop: ShopData) -> ShopTruth:
     """The truth of a generated shop, by regenerating it (prefer `generate_with_truth`)."""
     return generate_with_truth(len(shop.people), shop.seed, shop.as_of)[1]
-
-
-def public_campaigns(campaigns: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Campaigns sent by as_of, as the platforms show them (no exploration flag, no future)."""
-    sent = campaigns.loc[campaigns["sent_day"] <= 0]
-    seconds = np.round(sent["sent_day"].to_numpy() * 86400).astype("int64")
-    return pd.DataFrame(
-        {
-            "campaign_id": sent["campaign_id"].to_numpy(),
-            "platform": sent["platform"].to_numpy(),
-            "name": sent["name"].to_numpy(),
-            "sent_at": as_of + pd.to_timedelta(seconds, unit="s"),
-            "discount_offer": sent["discount_offer"].to_numpy(),
-            "discount_code": sent["discount_code"].to_numpy(),
-        }
-    )
 
 
 def _concat(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:

@@ -13,9 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 from simulators.dataset import ESP_PLATFORMS, ShopData
 from simulators.shop_email import SEND_SLOTS
-from simulators.shop_files import read_table, write_large
 from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
-from simulators.shops import generate, generate_with_truth
+from simulators.shops import generate, generate_with_truth, read_table, write_large
 
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
 
