@@ -68,6 +68,8 @@ PHRASES: dict[str, Callable[[float], str]] = {
     "btyd_exp_90": lambda v: f"purchase rhythm suggests {v:.1f} orders a quarter",
     "btyd_exp_365": lambda v: f"purchase rhythm suggests {v:.1f} orders a year",
     "gg_order_value": lambda v: f"typical order value {_money(v)}",
+    "season_sin": lambda v: "time of year",
+    "season_cos": lambda v: "time of year",
 }
 
 MISSING: dict[str, str] = {

@@ -41,7 +41,7 @@ def _order_features(history: History) -> pd.DataFrame:
             "orders_90": recent.astype(float),
             "orders_365": (age <= 365).astype(float),
             "discounted": (orders["discount"] > 0).astype(float),
-            "weekend": (orders["ordered_at"].dt.dayofweek >= 5).astype(float),
+            "weekend": (orders["ordered_at"].dt.day_of_week >= 5).astype(float),
             "hour_sin": np.sin(2 * np.pi * hour / 24),
             "hour_cos": np.cos(2 * np.pi * hour / 24),
         }
@@ -147,6 +147,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "received_90", "opened_90", "clicked_90", "bounced", "unsubscribed", "received_total",
     "open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "account_age_days",
     "frequency", "T_days", "btyd_p_alive", *(f"btyd_exp_{h}" for h in BTYD_HORIZONS), "gg_order_value",
+    "season_sin", "season_cos",
 )  # fmt: skip
 
 
@@ -162,4 +163,7 @@ def build_features(history: History) -> pd.DataFrame:
         _btyd_features(history, index),
     ]
     feats = pd.concat(parts, axis=1)
+    # The cutoff's time of year: rolling cutoffs span seasons, so the model can learn the shop's cycle.
+    day_of_year = 2 * np.pi * history.cutoff.day_of_year / 365.25
+    feats["season_sin"], feats["season_cos"] = np.sin(day_of_year), np.cos(day_of_year)
     return feats.reindex(columns=list(FEATURE_COLUMNS)).astype("float64")

@@ -43,7 +43,7 @@ class TrainingConfig:
     """Knobs of the rolling-cutoff training; defaults suit a shop with a year or more of history."""
 
     min_buyers: int = 200
-    n_cutoffs: int = 6
+    n_cutoffs: int = 13
     step_days: int = 30
     min_history_days: int = 60
     num_threads: int = 2
