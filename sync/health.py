@@ -150,6 +150,7 @@ class HealthServer:
         self.host = host
         self._store_ping = store_ping
         self._store_timeout = store_timeout
+        self._store_down = False
         self._token = token or None
         self.app = Starlette(
             routes=[Route("/healthz", self._healthz), Route("/readyz", self._readyz)],
@@ -211,9 +212,15 @@ class HealthServer:
         except TimeoutError:
             return f"store did not answer within {self._store_timeout:g} s"
         except Exception as exc:
-            # Only the class name: a driver message can hold a URL with a password in it.
-            log_event(log, "store_unreachable", level=logging.WARNING, error=repr(exc))
+            # Only the class name: a driver message can hold a URL with a password in it. Logged
+            # once per outage, not on every probe.
+            if not self._store_down:
+                log_event(log, "store_unreachable", level=logging.WARNING, error=repr(exc))
+            self._store_down = True
             return f"store unreachable ({type(exc).__name__})"
+        if self._store_down:
+            log_event(log, "store_reachable_again")
+        self._store_down = False
         return None
 
     async def _metrics(self, request: Request) -> Response:

@@ -35,7 +35,13 @@ RESERVED_FIELDS = frozenset({"ts", "level", "logger", "msg", "event", "run_id", 
 # Local part, then "@" or its URL encoding, then a dotted domain. Broad on purpose: a false positive
 # costs a masked word, a false negative leaks a customer.
 _EMAIL = re.compile(r"[\w.!#$%&*+^~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Record attributes that are not fields: logging's own, and uvicorn's ANSI-coloured message copy.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 _EVENT_ATTRIBUTE = "espd_event"
 _FIELDS_ATTRIBUTE = "espd_fields"
 _HANDLER_MARK = "_espd_handler"

@@ -94,14 +94,26 @@ def test_readyz_reports_a_failed_cycle_without_the_customer_in_the_reason(server
     assert httpx.get(f"{server.url}/readyz").status_code == 200
 
 
-def test_readyz_is_red_when_the_store_cannot_be_reached_or_hangs(tmp_path: Path) -> None:
-    release = threading.Event()
-    unreachable = _sqlite_ping(tmp_path / "missing-dir" / "espd.sqlite")
-    with HealthServer(state=HealthState(), metrics=Metrics(), store_ping=unreachable, port=0) as broken:
-        answer = httpx.get(f"{broken.url}/readyz")
-    assert answer.status_code == 503
-    assert answer.json() == {"ready": False, "reason": "store unreachable (OperationalError)"}
+def test_readyz_is_red_while_the_store_cannot_be_reached_and_logs_the_outage_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store_dir = tmp_path / "not-yet"
+    unreachable = _sqlite_ping(store_dir / "espd.sqlite")
+    caplog.set_level(logging.INFO, logger="sync.health")
+    with HealthServer(state=HealthState(), metrics=Metrics(), store_ping=unreachable, port=0) as server:
+        answers = [httpx.get(f"{server.url}/readyz") for _ in range(3)]
+        store_dir.mkdir()
+        recovered = httpx.get(f"{server.url}/readyz")
+    assert {a.status_code for a in answers} == {503}
+    assert answers[0].json() == {"ready": False, "reason": "store unreachable (OperationalError)"}
+    assert recovered.status_code == 200
+    events = [r.getMessage().split()[0] for r in caplog.records if r.name == "sync.health"]
+    assert events.count("event=store_unreachable") == 1
+    assert events.count("event=store_reachable_again") == 1
 
+
+def test_readyz_is_red_when_the_store_hangs() -> None:
+    release = threading.Event()
     with HealthServer(
         state=HealthState(), metrics=Metrics(), store_ping=lambda: release.wait(5), port=0, store_timeout=0.2
     ) as hanging:
