@@ -134,6 +134,34 @@ _PREDICTIVE = [
         "total_clv",
     ]
 ]
+_PUSH_TOKEN = [
+    "background",
+    "created",
+    "enablement_status",
+    "id",
+    "metadata",
+    "platform",
+    "recorded_date",
+    "token",
+    "vendor",
+]
+_DEVICE_METADATA = [
+    f"metadata.{name}"
+    for name in [
+        "app_build",
+        "app_id",
+        "app_name",
+        "app_version",
+        "device_id",
+        "device_model",
+        "environment",
+        "klaviyo_sdk",
+        "manufacturer",
+        "os_name",
+        "os_version",
+        "sdk_version",
+    ]
+]
 _LOCATION = [
     f"location.{name}"
     for name in [
@@ -213,19 +241,7 @@ OPERATIONS: dict[str, Operation] = {
             fields={
                 "profile": PROFILE_FIELDS,
                 "conversation": frozenset({"channel", "id"}),
-                "push-token": frozenset(
-                    [
-                        "background",
-                        "created",
-                        "enablement_status",
-                        "id",
-                        "metadata",
-                        "platform",
-                        "recorded_date",
-                        "token",
-                        "vendor",
-                    ]
-                ),
+                "push-token": frozenset([*_PUSH_TOKEN, *_DEVICE_METADATA]),
             },
             additional_fields=PROFILE_ADDITIONAL,
             includes=frozenset({"conversations", "push-tokens"}),

@@ -42,13 +42,26 @@ def _relationship(base: str, kind: str, resource_id: str, name: str, data: Any) 
     }
 
 
+# The spec types latitude/longitude as `nullable` + `oneOf[string, number]`, which schema validators
+# read as "null is not allowed"; unknown coordinates are therefore left out instead of sent as null.
+_COORDINATES = ("latitude", "longitude")
+
+
+def _location(location: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: location.get(key)
+        for key in LOCATION_KEYS
+        if key not in _COORDINATES or location.get(key) is not None
+    }
+
+
 def profile_attributes(profile: Profile, additional: Collection[str] = ()) -> dict[str, Any]:
     attributes: dict[str, Any] = {name: profile.get(name) for name in _PROFILE_STRINGS}
     attributes.update(
         created=iso(profile.created),
         updated=iso(profile.updated),
         last_event_date=iso(profile.last_event_date),
-        location={key: profile.location.get(key) for key in LOCATION_KEYS},
+        location=_location(profile.location),
         properties=dict(profile.properties),
     )
     if "subscriptions" in additional:

@@ -234,12 +234,11 @@ def test_steady_window_and_retry_after(served: Served) -> None:
             },
         }
     }
-    for second in range(20):
+    for _ in range(20):
         for _ in range(3):
             assert post(served.client, "/api/data-privacy-deletion-jobs", body).status_code == 202
         _assert_throttled(post(served.client, "/api/data-privacy-deletion-jobs", body), 1)  # burst 3/s
         served.clock.advance(1)
-    assert second == 19
     _assert_throttled(post(served.client, "/api/data-privacy-deletion-jobs", body), 40)  # steady 60/m
     served.clock.advance(40)
     assert post(served.client, "/api/data-privacy-deletion-jobs", body).status_code == 202
