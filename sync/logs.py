@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -67,6 +68,23 @@ def register_secret(value: str | _HasSecret | None) -> None:
         # Longest first, so a secret containing another one is masked whole.
         ordered = sorted(_secrets, key=len, reverse=True)
         _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def register_secrets_in(value: Any) -> int:
+    """Register every SecretStr found in `value` (a loaded config, say): models, dicts, lists.
+
+    Returns how many were found, so a caller can tell that the walk reached the secrets.
+    """
+    if hasattr(value, "get_secret_value"):
+        register_secret(value)
+        return 1
+    if isinstance(value, BaseModel):
+        return sum(register_secrets_in(getattr(value, name)) for name in type(value).model_fields)
+    if isinstance(value, dict):
+        return sum(register_secrets_in(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(register_secrets_in(v) for v in value)
+    return 0
 
 
 def redact(text: str) -> str:

@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from sync import logs
+from sync.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -169,3 +170,28 @@ def test_redact_masks_plausible_addresses_but_keeps_ordinary_text() -> None:
     text = "user josé.müller@exämple.de, url ?email=a_b%40c.io&n=3, key tok-0f9e8d7c6b5a, abc, 10@20"
     assert logs.redact(text) == "user [email], url ?email=[email]&n=3, key [secret], abc, 10@20"
     assert logs.redact_value(("a@b.co", 3, None, 1.5)) == ["[email]", 3, None, 1.5]
+
+
+def test_every_secret_of_a_loaded_config_can_be_registered_in_one_call(tmp_path: Path) -> None:
+    secret_file = tmp_path / "brevo"
+    secret_file.write_text("xkeysib-file-secret-77\n")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(
+        textwrap.dedent(
+            f"""
+            connectors:
+              klaviyo:
+                type: klaviyo
+                api_key: pk_config_secret_0042
+              brevo:
+                type: brevo
+                api_key_file: {secret_file}
+            server:
+              token: server-token-secret-9
+            """
+        )
+    )
+    config = load_config(config_path)
+    assert logs.register_secrets_in(config) == 3
+    line = "keys pk_config_secret_0042 xkeysib-file-secret-77 server-token-secret-9"
+    assert logs.redact(line) == "keys [secret] [secret] [secret]"
