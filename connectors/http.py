@@ -14,10 +14,10 @@ before the wait is over.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -118,8 +118,9 @@ class _PausableLimiter:
 class WindowLimiter(_PausableLimiter):
     """At most `requests` per `seconds` for each window of a key, counted over a sliding window.
 
-    A sliding window is at least as strict as any fixed window the vendor counts, so staying under
-    it never earns a 429, and at full load it still sends the full documented rate.
+    A request counts from the moment it is sent until `seconds` after its response arrived: the
+    vendor counts arrivals, which happen somewhere in between, so this never earns a 429 however
+    latency varies, and at full load it costs one round trip per window of throughput.
     """
 
     def __init__(self, windows: Mapping[str, Sequence[Window]], scale: float = 1.0) -> None:
@@ -128,7 +129,7 @@ class WindowLimiter(_PausableLimiter):
             key: tuple(Window(max(1, int(w.requests * scale)), w.seconds) for w in ws)
             for key, ws in windows.items()
         }
-        self._sent: dict[tuple[str, int], deque[float]] = {}
+        self._times: dict[tuple[str, int], list[float]] = {}  # sorted per (key, window)
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -140,20 +141,28 @@ class WindowLimiter(_PausableLimiter):
         async with self._lock:
             while (delay := self._delay(key, windows)) > 0:
                 await asyncio.sleep(delay)
-            now = time.monotonic()
+            sent = time.monotonic()
             for i in range(len(windows)):
-                self._sent[(key, i)].append(now)
-        yield
+                bisect.insort(self._times[(key, i)], sent)
+        try:
+            yield
+        finally:
+            done = time.monotonic()
+            for i in range(len(windows)):
+                times = self._times[(key, i)]
+                index = bisect.bisect_left(times, sent)
+                if index < len(times) and times[index] == sent:
+                    del times[index]
+                bisect.insort(times, done)
 
     def _delay(self, key: str, windows: Sequence[Window]) -> float:
         now = time.monotonic()
         delay = 0.0
         for i, window in enumerate(windows):
-            sent = self._sent.setdefault((key, i), deque())
-            while sent and sent[0] <= now - window.seconds:
-                sent.popleft()
-            if len(sent) >= window.requests:
-                delay = max(delay, sent[0] + window.seconds - now + 0.001)
+            times = self._times.setdefault((key, i), [])
+            del times[: bisect.bisect_right(times, now - window.seconds)]
+            if len(times) >= window.requests:
+                delay = max(delay, times[len(times) - window.requests] + window.seconds - now + 0.001)
         return delay
 
 

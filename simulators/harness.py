@@ -205,6 +205,9 @@ class SimulatorServer:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this: without it a response written in two parts waits
+        # for the client's delayed ACK, about 40 ms per keep-alive request.
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind((host, port))
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
@@ -221,6 +224,9 @@ class SimulatorServer:
         self._server.run(sockets=[self._sock])
 
     def start(self) -> SimulatorServer:
+        """Start serving (a no-op when already started, so `with sim.serve() as srv:` works)."""
+        if self._thread.is_alive():
+            return self
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
