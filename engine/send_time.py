@@ -65,9 +65,16 @@ class SendTimeConfig:
 
 @dataclass(frozen=True, slots=True)
 class _Exposure:
-    """Inbox-hours and opens of every delivered email, one row per (email, hour since delivery)."""
+    """Inbox-hours and opens of every delivered email.
 
-    person: np.ndarray  # person index of each inbox-hour
+    An email that was never opened is at risk for the whole window starting at its send hour, the
+    same for every recipient, so those are kept as counts per person and send hour (O(people x 168)
+    memory whatever the window). Opened emails are expanded hour by hour up to their open; most open
+    within the first hour, so that expansion stays small.
+    """
+
+    unopened: np.ndarray  # (people, 168): never-opened deliveries by send hour of week
+    person: np.ndarray  # opened emails, one row per inbox-hour until the open
     delay: np.ndarray  # hours since delivery
     hour: np.ndarray  # hour of week (UTC) of that inbox-hour
     open_person: np.ndarray
@@ -111,27 +118,38 @@ def _first_times(events: pd.DataFrame, kinds: Sequence[str], name: str) -> pd.Da
 
 
 def _exposure(events: pd.DataFrame, people: pd.Index, window: int) -> _Exposure:
-    """Expand each delivery into its unopened inbox-hours; a click counts as an open (image blocking)."""
+    """Delivered emails as inbox-hours at risk of an open; a click counts as an open (image blocking)."""
     sends = _first_times(events, ["received"], "sent_at")
     opens = _first_times(events, ["opened", "clicked"], "opened_at")
     mail = sends.merge(opens, on=["customer_id", "campaign_id"], how="left")
     delay = (mail["opened_at"] - mail["sent_at"]).dt.total_seconds().to_numpy() / 3600.0
     opened = np.isfinite(delay) & (delay >= 0) & (delay < window)
-    open_delay = np.where(opened, np.floor(np.nan_to_num(delay)), 0).astype(np.int64)
-    at_risk = np.where(opened, open_delay + 1, window)
     person = people.get_indexer(mail["customer_id"])
     send_hour = hour_of_week(mail["sent_at"])
+    unopened = np.bincount(
+        person[~opened] * HOURS_PER_WEEK + send_hour[~opened], minlength=len(people) * HOURS_PER_WEEK
+    ).reshape(len(people), HOURS_PER_WEEK)
+    open_delay = np.floor(delay[opened]).astype(np.int64)
+    at_risk = open_delay + 1
     starts = np.repeat(np.cumsum(at_risk) - at_risk, at_risk)
     row_delay = np.arange(int(at_risk.sum()), dtype=np.int64) - starts
-    row_email = np.repeat(np.arange(len(mail)), at_risk)
+    row_email = np.repeat(np.arange(int(opened.sum())), at_risk)
+    open_send_hour = send_hour[opened]
     return _Exposure(
-        person=person[row_email],
+        unopened=unopened.astype(float),
+        person=person[opened][row_email],
         delay=row_delay,
-        hour=(send_hour[row_email] + row_delay) % HOURS_PER_WEEK,
+        hour=(open_send_hour[row_email] + row_delay) % HOURS_PER_WEEK,
         open_person=person[opened],
-        open_delay=open_delay[opened],
-        open_hour=(send_hour[opened] + open_delay[opened]) % HOURS_PER_WEEK,
+        open_delay=open_delay,
+        open_hour=(open_send_hour + open_delay) % HOURS_PER_WEEK,
     )
+
+
+def _table(delay: np.ndarray, hour: np.ndarray, window: int) -> np.ndarray:
+    """Counts per (hours since delivery, hour of week)."""
+    flat = np.bincount(delay * HOURS_PER_WEEK + hour, minlength=window * HOURS_PER_WEEK)
+    return flat.reshape(window, HOURS_PER_WEEK).astype(float)
 
 
 def _fit_shop_model(exposure: _Exposure, cfg: SendTimeConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -140,11 +158,11 @@ def _fit_shop_model(exposure: _Exposure, cfg: SendTimeConfig) -> tuple[np.ndarra
     This is the maximum-likelihood Poisson fit of a two-factor model; it separates "opened because it
     just arrived" from "opened because it is the hour people read".
     """
-    shape = (cfg.window_hours, HOURS_PER_WEEK)
-    at_risk = np.zeros(shape)
-    np.add.at(at_risk, (exposure.delay, exposure.hour), 1.0)
-    opens = np.zeros(shape)
-    np.add.at(opens, (exposure.open_delay, exposure.open_hour), 1.0)
+    at_risk = _table(exposure.delay, exposure.hour, cfg.window_hours)
+    unopened_by_send_hour = exposure.unopened.sum(axis=0)
+    for d in range(cfg.window_hours):
+        at_risk[d] += np.roll(unopened_by_send_hour, d)
+    opens = _table(exposure.open_delay, exposure.open_hour, cfg.window_hours)
     delay_effect = np.ones(cfg.window_hours)
     pattern = np.ones(HOURS_PER_WEEK)
     for _ in range(cfg.fit_iterations):
@@ -174,7 +192,11 @@ def _person_tables(
     expected = np.bincount(exposure.person * HOURS_PER_WEEK + exposure.hour, weights=weight, minlength=size)
     observed = np.bincount(exposure.open_person * HOURS_PER_WEEK + exposure.open_hour, minlength=size)
     shape = (n_people, HOURS_PER_WEEK)
-    return observed.reshape(shape).astype(float), expected.reshape(shape)
+    never_opened = np.zeros(shape)
+    for d, effect in enumerate(delay_effect):
+        never_opened += effect * np.roll(exposure.unopened, d, axis=1)
+    expected = expected.reshape(shape) + never_opened * pattern[None, :]
+    return observed.reshape(shape).astype(float), expected
 
 
 def _shrunk_profile(
