@@ -37,10 +37,11 @@ from tests.simulators import test_shopify_bulk as bulk
 from tests.simulators import test_shopify_reads as reads
 from tests.simulators import test_shopify_writes as writes
 from tests.simulators.test_shopify_support import Shopify, api, clock, gid
+from tests.support.spec_conformance import SPECS_DIR
 
 __all__ = ["api", "clock"]  # fixtures used by this module
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "shopify" / "admin_2026-04.json.gz"
+SPEC = SPECS_DIR / "shopify" / "admin_2026-04.json.gz"
 STRING_SCALARS = {
     "ID": re.compile(r"^gid://shopify/\w+/\d+(\?.*)?$"),
     "DateTime": re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"),
