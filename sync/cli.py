@@ -14,11 +14,11 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from sync import tables
-from sync.config import Config, ConfigError, load_config
+from sync.commands.common import read_config
+from sync.config import Config
 from sync.store import migrate, open_engine, row_counts
 
-EXIT_CONFIG_ERROR = 2
-COMMAND_MODULES = ("sync.commands.simulate", "sync.commands.predict")
+COMMAND_MODULES = ("sync.commands.cycle", "sync.commands.simulate", "sync.commands.predict")
 
 app = typer.Typer(
     name="espd",
@@ -28,20 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="the YAML config file", exists=False, dir_okay=False)]
-
-
-def read_config(path: Path) -> Config:
-    """Load a config or exit 2 after printing every problem with its file:line:col."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            err_console.print(f"[red]error[/red] {issue}", highlight=False, soft_wrap=True)
-        err_console.print(f"{len(exc.issues)} problem(s) in {path}", highlight=False)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from None
 
 
 @app.command()

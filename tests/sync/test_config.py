@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sync.cli import EXIT_CONFIG_ERROR, app
+from sync.cli import app
+from sync.commands.common import EXIT_CONFIG_ERROR
 from sync.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,157 @@
+"""One cycle: pull every enabled stream → score → push changed fields → record the run.
+
+Each stage is idempotent, so a cycle interrupted anywhere is simply run again: pulls resume from
+their checkpoints, scoring reuses scores whose input did not change, pushes send only what the
+ledger has not seen confirmed. The run row records what happened, counts and errors, for
+`espd status`, the metrics and the dashboard.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from connectors.base import Connector, EventSink
+from connectors.records import FieldValue
+from sync import tables
+from sync.config import Config
+from sync.fields import VOLATILE_STAMPS, OutputField, chosen_outputs, field_specs, field_values
+from sync.ingest import IngestPolicy
+from sync.pull import StreamReport, pull_all
+from sync.push import PushReport, push_destination
+from sync.scoring import ScoreReport, score_store
+from sync.store import session_scope
+from sync.wiring import build_connector
+
+log = logging.getLogger("espd.pipeline")
+
+
+@dataclass
+class CycleReport:
+    run_id: int
+    started_at: datetime
+    pulls: list[StreamReport] = field(default_factory=list)
+    score: ScoreReport | None = None
+    pushes: list[PushReport] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[str]:
+        found = [r.error for r in self.pulls if r.error] + [p.error for p in self.pushes if p.error]
+        return [e for e in found if e]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "pulled": sum(r.pulled for r in self.pulls),
+            "skipped_malformed": sum(r.skipped for r in self.pulls),
+            "scored": self.score.scored if self.score else 0,
+            "pushed": sum(p.pushed for p in self.pushes),
+            "unchanged": sum(p.unchanged for p in self.pushes),
+            "rejected": sum(p.rejected for p in self.pushes),
+            "parked": sum(p.parked for p in self.pushes),
+            "fields_created": sum(p.fields_created for p in self.pushes),
+        }
+
+
+def _start_run(engine: Engine, started: datetime) -> int:
+    with session_scope(engine) as session:
+        run = tables.Run(kind="cycle", started_at=started, status="running")
+        session.add(run)
+        session.flush()
+        return int(run.id or 0)
+
+
+def _finish_run(engine: Engine, report: CycleReport) -> None:
+    with session_scope(engine) as session:
+        run = session.get(tables.Run, report.run_id)
+        if run is None:
+            return
+        run.finished_at = datetime.now(UTC)
+        run.status = "ok" if report.ok else "failed"
+        run.counts = {**report.counts(), **{f"seconds_{k}": round(v, 3) for k, v in report.durations.items()}}
+        run.errors = report.errors
+
+
+async def run_cycle(
+    config: Config, engine: Engine, *, dry_run: bool = False, sink: EventSink | None = None
+) -> CycleReport:
+    started = datetime.now(UTC)
+    report = CycleReport(_start_run(engine, started), started)
+    enabled = {name: c for name, c in config.connectors.items() if c.enabled}
+    connectors: list[Connector] = [
+        build_connector(n, c, dry_run=dry_run, sink=sink) for n, c in enabled.items()
+    ]
+    types = {name: c.type for name, c in enabled.items()}
+    try:
+        clock = time.monotonic()
+        policy = IngestPolicy(raw_retention=timedelta(days=config.store.raw_retention_days), now=started)
+        report.pulls = await pull_all(connectors, engine, policy, started)
+        report.durations["pull"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        report.score = score_store(engine, types, config.engine, started)
+        report.durations["score"] = time.monotonic() - clock
+        for message in report.score.messages:
+            log.info("event=scoring_note message=%s", message)
+
+        clock = time.monotonic()
+        report.pushes = await _push_all(config, engine, connectors, report.score, started)
+        report.durations["push"] = time.monotonic() - clock
+    finally:
+        for connector in connectors:
+            await connector.aclose()
+        _finish_run(engine, report)
+    log.info(
+        "event=cycle_finished run=%d %s",
+        report.run_id,
+        " ".join(f"{k}={v}" for k, v in report.counts().items()),
+    )
+    return report
+
+
+async def _push_all(
+    config: Config, engine: Engine, connectors: list[Connector], score: ScoreReport, now: datetime
+) -> list[PushReport]:
+    reports = []
+    for connector in connectors:
+        settings = config.connectors[connector.name]
+        if not settings.push:
+            continue
+        outputs = chosen_outputs(config.fields.destinations.get(connector.name, config.fields.outputs))
+        specs = field_specs(config.fields.prefix, outputs)
+
+        values_for = functools.partial(_values_for, config.fields.prefix, outputs, score, now.date())
+        reports.append(await push_destination(connector, engine, values_for, specs, _volatile(config), now))
+    return reports
+
+
+def _values_for(
+    prefix: str, outputs: list[OutputField], score: ScoreReport, day: date, profile_id: int
+) -> dict[str, FieldValue]:
+    return field_values(prefix, outputs, score.scores.get(profile_id), day, score.version)
+
+
+def _volatile(config: Config) -> list[str]:
+    """Stamps that change with every scoring without changing what a customer's fields mean."""
+    return [config.fields.prefix + stamp for stamp in (*VOLATILE_STAMPS, "model_version")]
+
+
+def summary(report: CycleReport) -> dict[str, object]:
+    """A JSON-friendly summary (for `espd once --json` and logs)."""
+    return {
+        "run_id": report.run_id,
+        "ok": report.ok,
+        "counts": report.counts(),
+        "pushes": [asdict(p) for p in report.pushes],
+        "errors": report.errors,
+        "durations": {k: round(v, 2) for k, v in report.durations.items()},
+    }
