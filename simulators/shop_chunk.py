@@ -110,7 +110,7 @@ def simulate_chunk(
         people=people,
         orders=public_orders,
         lines=public_lines,
-        events=events[["event_id", "person_id", "campaign_id", "kind", "occurred_at", "url"]],
+        events=events[["person_id", "campaign_id", "kind", "occurred_at"]],
         truth=truth,
         all_orders=orders[
             ["order_id", "person_id", "ordered_at", "day", "source", "consumable", "total"]

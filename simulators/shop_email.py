@@ -76,7 +76,9 @@ def campaign_schedule(rng: np.random.Generator, as_of: pd.Timestamp) -> pd.DataF
 class EmailOutcome:
     """What one chunk of people did with the campaigns."""
 
-    events: pd.DataFrame  # event_id, person_id, campaign_id, kind, day, url; only those by as_of
+    events: (
+        pd.DataFrame
+    )  # person_id, campaign_id, kind, day; only those by as_of (ids: add_event_ids_and_urls)
     exposures: pd.DataFrame  # person_id, campaign_id, sent_day, p_order (for the oracle)
     conversions: pd.DataFrame  # person_id, day, campaign_id, discount_code
     unsubscribed_day: pd.Series  # per person_id, inf when never
@@ -192,7 +194,7 @@ def _events(receipts: pd.DataFrame, mask: np.ndarray, day: np.ndarray, kind: str
     """Events of one kind that happened by as_of (later ones are never served, so never built)."""
     mask = mask & (np.asarray(day) <= 0)
     chosen = receipts.loc[mask]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "person_id": chosen["person_id"].to_numpy(),
             "campaign_id": chosen["campaign_id"].to_numpy(),
@@ -200,13 +202,13 @@ def _events(receipts: pd.DataFrame, mask: np.ndarray, day: np.ndarray, kind: str
             "day": np.asarray(day)[mask],
         }
     )
-    return add_event_ids_and_urls(frame)
 
 
 def add_event_ids_and_urls(frame: pd.DataFrame) -> pd.DataFrame:
     """event_id = campaign:person:kind (one event of a kind per receipt); clicks link to the campaign page.
 
-    Derived, so the streamed `large` files need not store them (see `shop_files.read_table`).
+    Derived, so they are added only where the records are served: the in-memory shop and
+    `shop_files.read_table` (the streamed `large` files do not store them).
     """
     frame["event_id"] = frame["campaign_id"] + ":" + frame["person_id"].astype(str) + ":" + frame["kind"]
     clicked = frame["kind"] == "clicked"

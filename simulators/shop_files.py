@@ -97,9 +97,9 @@ def _chunk_table(chunk: ShopChunk, table: str) -> pd.DataFrame:
         "people": chunk.people,
         "orders": chunk.orders,
         "order_lines": chunk.lines,
-        "events": chunk.events.drop(columns=["event_id", "url"]),
+        "events": chunk.events,
         "truth/people": chunk.truth,
-        "truth/orders": chunk.all_orders.drop(columns=["ordered_at"]),
+        "truth/orders": chunk.all_orders,
         "truth/exposures": chunk.exposures,
     }
     return _unix_seconds(frames[table])

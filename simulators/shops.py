@@ -31,12 +31,14 @@ from simulators.dataset import (
 from simulators.shop_chunk import (
     CURRENCY,
     SIZES,
+    ShopChunk,
     default_as_of,
     iter_chunks,
     public_campaigns,
     shop_plan,
     shop_size,
 )
+from simulators.shop_email import add_event_ids_and_urls
 from simulators.shop_files import read_table, write_large
 from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
 
@@ -66,7 +68,7 @@ def generate_with_truth(
         orders=_concat(c.orders for c in chunks).assign(currency=CURRENCY),
         order_lines=_concat(c.lines for c in chunks),
         campaigns=public_campaigns(campaigns, stamp),
-        events=_concat(c.events for c in chunks).sort_values("occurred_at", kind="stable", ignore_index=True),
+        events=_public_events(chunks),
     )
     truth = ShopTruth(
         as_of=stamp,
@@ -86,6 +88,12 @@ def generate(size: str | int, seed: int = 7, as_of: datetime | None = None) -> S
 def truth(shop: ShopData) -> ShopTruth:
     """The truth of a generated shop, by regenerating it (prefer `generate_with_truth`)."""
     return generate_with_truth(len(shop.people), shop.seed, shop.as_of)[1]
+
+
+def _public_events(chunks: list[ShopChunk]) -> pd.DataFrame:
+    events = _concat(c.events for c in chunks).sort_values("occurred_at", kind="stable", ignore_index=True)
+    events = add_event_ids_and_urls(events)
+    return events[["event_id", "person_id", "campaign_id", "kind", "occurred_at", "url"]]
 
 
 def _concat(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:
