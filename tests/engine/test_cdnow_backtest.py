@@ -1,8 +1,8 @@
 """Acceptance on a public real dataset: CDNOW (shipped in the `lifetimes` wheel, a dev extra).
 
-The engine call below is exactly what `espd backtest --cutoff 1997-10-01 --horizon-days 90` runs,
-scored as of 1997-10-01 over the next 90 days must beat BG/NBD + Gamma-Gamma on
-ROC AUC, PR AUC, Brier and Poisson deviance of the order count.
+The call below is what `espd backtest --cutoff 1997-10-01 --horizon-days 90` runs: espd scored as of
+1997-10-01 must beat BG/NBD + Gamma-Gamma over the next 90 days on ROC AUC, PR AUC, Brier and the
+Poisson deviance of the order count.
 """
 
 from __future__ import annotations
