@@ -34,7 +34,25 @@ TRUTH_TABLES = ("people", "orders", "exposures", "campaigns")
 
 @dataclass(frozen=True, slots=True)
 class ShopTruth:
-    """Latent truth of one shop; day columns are offsets from `as_of` (negative = past)."""
+    """Latent truth of one shop; `*_day` columns are day offsets from `as_of` (negative = past).
+
+    people (one row per person_id):
+        purchase_rate (λ, orders/day of the base process), dropout_rate (μ, per day), dropout_day
+        (realized; NaN for prospects, may lie far beyond the future year), is_buyer, created_day,
+        mean_order_value, engagement (P(open | received at the preferred hour); half that far from
+        it), discount_sensitivity (P(order | opened a discount campaign, alive); also the share of
+        the person's other orders that use a code), preferred_hour_of_week (UTC, Monday 00:00 = 0),
+        replenish_continue, cycle_<category> (own cycle in days; NaN if not a buyer of it),
+        consumables, favourite_category, country, timezone, on_<platform>, unsubscribed_day (inf =
+        never), future_orders_365 / future_spend_365 (realized, cancelled orders excluded),
+        discounted_order_share (realized, history only).
+    orders: every order of the history and the future year: order_id, person_id, ordered_at, day,
+        source (first / base / replenish / email), consumable (index into CONSUMABLES, -1 if none),
+        total, cancelled.
+    exposures: each campaign receipt of a buyer (past and future): person_id, campaign_id,
+        sent_day, p_order (= P(open) x P(order | open)).
+    campaigns: the full plan including future and exploration sends (explore = off-slot hour).
+    """
 
     as_of: pd.Timestamp
     people: pd.DataFrame

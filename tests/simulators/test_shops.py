@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from simulators.dataset import ESP_PLATFORMS, ShopData
 from simulators.shop_email import SEND_SLOTS
 from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
-from simulators.shops import generate, generate_with_truth, read_table, write_large
+from simulators.shops import generate, generate_with_truth, read_table, truth, write_large
 
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -232,3 +232,19 @@ def test_write_large_streams_chunks_and_reads_back(tmp_path: Path) -> None:
     assert (future["day"] > 0).sum() > 5_000
     with pytest.raises(FileNotFoundError, match="no such table"):
         next(read_table(tmp_path / "shop", "nope"))
+
+
+def test_truth_of_a_shop_regenerates_the_same_truth() -> None:
+    shop, expected = generate_with_truth("tiny", seed=11, as_of=AS_OF)
+    again = truth(shop)
+    pd.testing.assert_frame_equal(again.people, expected.people)
+    pd.testing.assert_frame_equal(again.orders, expected.orders)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        oracle_purchase_probability(again, datetime(2025, 1, 1), 30)
+
+
+def test_campaigns_mostly_go_out_at_the_shop_slots_with_some_exploration(tiny: ShopData) -> None:
+    slots = {slot.platform: slot.hour_of_week for slot in SEND_SLOTS}
+    on_slot = [c.sent_at.weekday() * 24 + c.sent_at.hour == slots[c.platform] for c in tiny.campaigns]
+    assert 0.75 < np.mean(on_slot) < 0.95
+    assert 0.15 < np.mean([c.discount_offer for c in tiny.campaigns]) < 0.45
