@@ -18,7 +18,12 @@ from sync.commands.common import read_config
 from sync.config import Config
 from sync.store import migrate, open_engine, row_counts
 
-COMMAND_MODULES = ("sync.commands.cycle", "sync.commands.simulate", "sync.commands.predict")
+COMMAND_MODULES = (
+    "sync.commands.cycle",
+    "sync.commands.demo",
+    "sync.commands.simulate",
+    "sync.commands.predict",
+)
 
 app = typer.Typer(
     name="espd",
