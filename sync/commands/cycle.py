@@ -1,4 +1,4 @@
-"""`espd once`: run one full pull → score → push cycle and exit with its outcome."""
+"""`espd once` runs one full pull → score → push cycle and exits; `espd run` is the daemon."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from sync.commands.common import read_config
 from sync.config import Config
+from sync.daemon import Daemon
 from sync.lock import EXIT_LOCKED, AlreadyRunning, InstanceLock
 from sync.logs import configure_logging, register_secrets_in
 from sync.pipeline import CycleReport, run_cycle, summary
@@ -95,5 +96,28 @@ def once(
         raise typer.Exit(EXIT_CYCLE_FAILED)
 
 
+def run(
+    config: Annotated[Path, typer.Argument(help="the YAML config file", dir_okay=False)],
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Run the daemon: a cycle on the schedule, /healthz, /readyz and /metrics, until SIGTERM."""
+    configure_logging(log_level)
+    loaded = read_config(config)
+    register_secrets_in(loaded)
+    try:
+        lock = InstanceLock(loaded.state_dir).acquire()
+    except AlreadyRunning as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(EXIT_LOCKED) from None
+    engine = open_engine(loaded.store_url)
+    try:
+        migrate(engine)
+        Daemon(config, loaded, engine).serve()
+    finally:
+        engine.dispose()
+        lock.release()
+
+
 def register(app: typer.Typer) -> None:
     app.command()(once)
+    app.command()(run)
