@@ -1,0 +1,234 @@
+"""Audience members, pulled in closed `last_changed` windows that each fit one page.
+
+Offset paging over a set that changes while it is read loses rows for good (a member written
+mid-run jumps to the end and every later row shifts left). So the notes' safe recipe: fix
+`T_end = sync start - settle` at the start, and cut `[cursor - lookback, T_end)` into windows
+until each holds at most one page; one request at offset 0 is then a consistent snapshot of its
+window. Windows are fetched concurrently (up to the connection cap) but emitted in time order, so
+every page's checkpoint ("everything before this instant is stored") stays true for a new process.
+A single second holding more than a page is read with an overlapping offset stride.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from connectors.base import Checkpoint, Page, PullStream, SkippedRecord
+from connectors.mailchimp.api import (
+    StreamContext,
+    collect,
+    get_json,
+    iso,
+    offset_pages,
+    parse_time,
+    skip_reason,
+)
+from connectors.records import Consent, Profile
+
+SECOND = timedelta(seconds=1)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # before Mailchimp existed: the lower bound of a first pull
+FILL = 0.8  # target share of a page per split window, so most windows fit on the first try
+MAX_PARTS = 64
+MEMBER_FIELDS = ",".join(
+    f"members.{f}"
+    for f in (
+        "id",
+        "email_address",
+        "status",
+        "merge_fields",
+        "stats",
+        "member_rating",
+        "timestamp_signup",
+        "last_changed",
+        "location.country_code",
+        "location.timezone",
+    )
+)
+CONSENT = {
+    "subscribed": Consent.SUBSCRIBED,
+    "unsubscribed": Consent.UNSUBSCRIBED,
+    "cleaned": Consent.UNSUBSCRIBED,  # the address bounced for good: it cannot be mailed
+    "pending": Consent.NEVER_SUBSCRIBED,  # double opt-in not confirmed yet
+    "transactional": Consent.NEVER_SUBSCRIBED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Members with `since < last_changed < before` (both bounds exclusive on the wire)."""
+
+    since: datetime | None
+    before: datetime
+
+    @property
+    def low(self) -> datetime:
+        return self.since or EPOCH
+
+
+def member_vendor_id(list_id: str, subscriber_hash: str) -> str:
+    """One audience membership: the same person in two audiences is two vendor records."""
+    return f"{list_id}:{subscriber_hash}"
+
+
+def to_profile(source: str, list_id: str, item: dict[str, Any]) -> Profile:
+    location = item.get("location") or {}
+    stats = item.get("stats") or {}
+    properties = dict(item.get("merge_fields") or {})
+    properties.update(
+        avg_open_rate=stats.get("avg_open_rate"),
+        avg_click_rate=stats.get("avg_click_rate"),
+        member_rating=item.get("member_rating"),
+    )
+    return Profile(
+        source=source,
+        vendor_id=member_vendor_id(list_id, str(item.get("id") or "")),
+        email=item.get("email_address"),
+        country=location.get("country_code") or None,
+        timezone=location.get("timezone") or None,
+        created_at=parse_time(item.get("timestamp_signup")),
+        updated_at=item.get("last_changed"),
+        consent=CONSENT.get(str(item.get("status")), Consent.UNKNOWN),
+        properties=properties,
+        raw=item,
+    )
+
+
+def split(window: Window, items: Sequence[dict[str, Any]], total: int, page_size: int) -> list[Window]:
+    """Cut an overfull window into parts expected to fit a page each (whole seconds, in order).
+
+    The first page (sorted by last_changed) tells where a page's worth of rows ends, which puts the
+    first cut where the data is; the rest is cut evenly. Correctness never relies on the sort: each
+    part is fetched again and split again if it still does not fit.
+    """
+    low, high = window.low, window.before
+    points = [low]
+    times = [parse_time(i.get("last_changed")) for i in items]
+    known = [t for t in times if t is not None]
+    target = int(page_size * FILL)
+    if len(known) == len(times) and known == sorted(known) and len(known) > target:
+        edge = known[target].replace(microsecond=0)
+        if low + SECOND < edge < high - SECOND:
+            points.append(edge)
+    parts = min(MAX_PARTS, max(2, math.ceil(max(total - target, 1) / target)))
+    start = points[-1]
+    step = (high - start) / parts
+    points += [(start + step * i).replace(microsecond=0) for i in range(1, parts)]
+    points.append(high)
+    cuts = sorted(set(points))
+    windows = [Window(window.since, cuts[1])]
+    windows += [Window(a - SECOND, b) for a, b in itertools.pairwise(cuts[1:])]
+    return windows
+
+
+class MembersStream(PullStream):
+    name: ClassVar[str] = "members"
+
+    def __init__(self, ctx: StreamContext, parallel: int) -> None:
+        self.ctx = ctx
+        self.parallel = parallel
+
+    async def read(self, checkpoint: Checkpoint | None, sync_started_at: datetime) -> AsyncIterator[Page]:
+        t_end = self.ctx.t_end(sync_started_at)
+        cursors: dict[str, str] = dict((checkpoint or {}).get("lists") or {})
+        for list_id in await self._list_ids():
+            cursor = parse_time(cursors.get(list_id))
+            since = cursor - self.ctx.lookback - SECOND if cursor else None
+            if since is not None and since >= t_end:
+                continue
+            emitted = False
+            # The query includes T_end's own second; the saved cursor stops at T_end, and the next
+            # run starts a second before it, so a member written later in that second is re-read.
+            async for window, records, skipped in self._windows(list_id, Window(since, t_end + SECOND)):
+                cursors[list_id] = iso(min(window.before, t_end))
+                emitted = True
+                yield Page(records, {"lists": dict(cursors)}, skipped)
+            if not emitted:
+                cursors[list_id] = iso(t_end)
+                yield Page([], {"lists": dict(cursors)})
+
+    async def _list_ids(self) -> list[str]:
+        if self.ctx.list_id:
+            return [self.ctx.list_id]
+        lists = await collect(self.ctx.client, "lists", "lists", fields="lists.id,total_items")
+        return [str(item["id"]) for item in lists if item.get("id")]
+
+    @staticmethod
+    def _params(window: Window) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "before_last_changed": iso(window.before),
+            "sort_field": "last_changed",
+            "sort_dir": "ASC",
+            "fields": MEMBER_FIELDS + ",total_items",
+        }
+        if window.since is not None:
+            params["since_last_changed"] = iso(window.since)
+        return params
+
+    async def _fetch(self, list_id: str, window: Window) -> tuple[list[dict[str, Any]], int]:
+        path = f"lists/{list_id}/members"
+        body = await get_json(
+            self.ctx.client, path, count=self.ctx.page_size, offset=0, **self._params(window)
+        )
+        items = [i for i in body.get("members") or [] if isinstance(i, dict)]
+        return items, int(body.get("total_items") or 0)
+
+    async def _one_second(self, list_id: str, window: Window) -> list[dict[str, Any]]:
+        """More than a page changed within one second: offset paging with an overlapping stride."""
+        found: dict[str, dict[str, Any]] = {}
+        path = f"lists/{list_id}/members"
+        async for items, _next in offset_pages(self.ctx, path, "members", self._params(window)):
+            found.update({str(i.get("id")): i for i in items})
+        return list(found.values())
+
+    async def _windows(
+        self, list_id: str, whole: Window
+    ) -> AsyncIterator[tuple[Window, list[Profile], list[SkippedRecord]]]:
+        """Leaf windows in time order with their parsed records; fetches run ahead concurrently."""
+        queue: deque[Window] = deque([whole])
+        tasks: dict[Window, asyncio.Task[tuple[list[dict[str, Any]], int]]] = {}
+        previous: set[tuple[str, str]] = set()
+        try:
+            while queue:
+                for window in list(queue)[: self.parallel]:
+                    if window not in tasks:
+                        tasks[window] = asyncio.create_task(self._fetch(list_id, window))
+                head = queue.popleft()
+                items, total = await tasks.pop(head)
+                if total > self.ctx.page_size:
+                    if head.before - head.low <= 2 * SECOND:
+                        items = await self._one_second(list_id, head)
+                    else:
+                        queue.extendleft(reversed(split(head, items, total, self.ctx.page_size)))
+                        continue
+                records, skipped, previous = self._parse(list_id, items, previous)
+                yield head, records, skipped
+        finally:
+            for task in tasks.values():
+                task.cancel()
+
+    def _parse(
+        self, list_id: str, items: list[dict[str, Any]], previous: set[tuple[str, str]]
+    ) -> tuple[list[Profile], list[SkippedRecord], set[tuple[str, str]]]:
+        """Records of one window, minus those the previous window already gave (same id and time)."""
+        records: list[Profile] = []
+        skipped: list[SkippedRecord] = []
+        keys: set[tuple[str, str]] = set()
+        for item in items:
+            key = (str(item.get("id")), str(item.get("last_changed")))
+            keys.add(key)
+            if key in previous:
+                continue
+            try:
+                records.append(to_profile(self.ctx.source, list_id, item))
+            except ValidationError as exc:
+                skipped.append(SkippedRecord(self.name, item.get("id"), skip_reason(exc)))
+        return records, skipped, keys
