@@ -18,7 +18,8 @@ Vendor options of `build`:
 - `too_early_seconds` (default 2.0): a PUT within this many seconds of a contact's creation by an
   import answers 425.
 - `time_offset` (default +02:00): the offset timestamps are written in (timedelta(0) gives `Z`).
-- `clock` / `monotonic` / `now`: injectable time sources for rate limits, job phases, and
+- `clock` (monotonic seconds) / `now` (wall time): injectable time sources for rate limits, job
+  phases and the 425 window (`clock`), and
   `modifiedAt` (tests advance a fake clock instead of sleeping).
 - `job_clock`: phase lengths of import processes; `import_max_bytes` (default 10,000,000);
   `call_notify_url` (default True); `api_key`; `account_email` (the owner: DELETE answers 405).
