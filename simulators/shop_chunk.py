@@ -22,7 +22,7 @@ from simulators.shop_model import CONSUMABLES, FUTURE_DAYS, sample_latents
 from simulators.shop_orders import catalogue, fill_orders, order_times
 
 FIRST_NAMES = (
-    "Ada", "Alan", "Grace", "Linus", "Ada", "Barbara", "Dennis", "Edsger", "Frances", "Guido",
+    "Ada", "Alan", "Grace", "Linus", "Katherine", "Barbara", "Dennis", "Edsger", "Frances", "Guido",
     "Hedy", "Ivan", "Joan", "Ken", "Lynn", "Margaret", "Niklaus", "Ole", "Radia", "Sophie",
 )  # fmt: skip
 LAST_NAMES = (
