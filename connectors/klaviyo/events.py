@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from connectors.base import Checkpoint, Page, PullStream, SkippedRecord
 from connectors.http import HttpClient
 from connectors.klaviyo.api import capped, filter_time, parse_time, skip_reason
+from connectors.klaviyo.chains import merged
 from connectors.paginate import CursorLinkPaginator, PageRequest, dig, iterate_pages
 from connectors.records import EngagementEvent, EventKind, Order, OrderLine
 
@@ -144,6 +145,38 @@ def included_emails(body: dict[str, Any]) -> dict[str, str | None]:
     return found
 
 
+@dataclass
+class _MetricProgress:
+    """One metric's bookmark (`watermark`, after a finished run) and position in a running one."""
+
+    watermark: datetime | None
+    start: datetime | None
+    seen: set[str]
+    max_seen: datetime | None = None
+
+    @classmethod
+    def load(cls, state: dict[str, Any], lookback: timedelta) -> _MetricProgress:
+        watermark = parse_time(state.get("watermark"))
+        start = parse_time(state.get("after")) or (watermark - lookback if watermark else None)
+        return cls(watermark, start, set())
+
+    def advance(self, last: datetime | None) -> dict[str, Any]:
+        """The state after a page whose latest event is `last` (ties re-read on resume, deduplicated)."""
+        if last is not None:
+            self.max_seen = max(self.max_seen or last, last)
+        after = self.max_seen or self.start
+        return {
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "after": after.isoformat() if after else None,
+        }
+
+    def finish(self, sync_started_at: datetime, lookback: timedelta) -> dict[str, Any]:
+        if self.max_seen is not None:
+            reached = capped(self.max_seen, sync_started_at, lookback)
+            self.watermark = max(self.watermark, reached) if self.watermark else reached
+        return {"watermark": self.watermark.isoformat() if self.watermark else None}
+
+
 class EventsStream(PullStream):
     name: ClassVar[str] = "events"
 
@@ -166,39 +199,22 @@ class EventsStream(PullStream):
         self.metric_ids: dict[str, str] | None = None
 
     async def read(self, checkpoint: Checkpoint | None, sync_started_at: datetime) -> AsyncIterator[Page]:
+        """Every wanted metric's chain runs concurrently; each page's checkpoint holds all of them."""
         if self.metric_ids is None:
             self.metric_ids = await resolve_metrics(self.client, self.wanted)
         states: dict[str, dict[str, Any]] = dict((checkpoint or {}).get("metrics") or {})
-        for metric in (w.name for w in self.wanted):
-            if metric not in self.metric_ids:
+        names = [w.name for w in self.wanted if w.name in self.metric_ids]
+        progress = {name: _MetricProgress.load(states.get(name) or {}, self.lookback) for name in names}
+        chains = [self._bodies(name, progress[name].start) for name in names]
+        async for index, body in merged(chains):
+            metric = names[index]
+            if body is None:
+                states[metric] = progress[metric].finish(sync_started_at, self.lookback)
+                yield Page((), {"metrics": dict(states)})
                 continue
-            state = dict(states.get(metric) or {})
-            async for page in self._metric_pages(metric, state, states, sync_started_at):
-                yield page
-
-    async def _metric_pages(
-        self,
-        metric: str,
-        state: dict[str, Any],
-        states: dict[str, dict[str, Any]],
-        sync_started_at: datetime,
-    ) -> AsyncIterator[Page]:
-        watermark = parse_time(state.get("watermark"))
-        start = parse_time(state.get("after")) or (watermark - self.lookback if watermark else None)
-        seen: set[str] = set()
-        max_seen: datetime | None = None
-        async for body in self._bodies(metric, start):
-            records, skipped, last = self._convert(metric, body, seen)
-            if last is not None:
-                max_seen = max(max_seen or last, last)
-                state["after"] = last.isoformat()
-            states[metric] = dict(state)
+            records, skipped, last = self._convert(metric, body, progress[metric].seen)
+            states[metric] = progress[metric].advance(last)
             yield Page(records, {"metrics": dict(states)}, skipped)
-        if max_seen is not None:
-            reached = capped(max_seen, sync_started_at, self.lookback)
-            watermark = max(watermark, reached) if watermark else reached
-        states[metric] = {"watermark": watermark.isoformat() if watermark else None}
-        yield Page((), {"metrics": dict(states)})
 
     async def _bodies(self, metric: str, start: datetime | None) -> AsyncIterator[dict[str, Any]]:
         assert self.metric_ids is not None

@@ -10,7 +10,6 @@ checkpoint with each window's progress, so a new process resumes each window whe
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 from connectors.base import Checkpoint, Page, PullStream, SkippedRecord
 from connectors.http import HttpClient
 from connectors.klaviyo.api import capped, filter_time, parse_time, skip_reason
+from connectors.klaviyo.chains import merged
 from connectors.paginate import CursorLinkPaginator, PageRequest, dig, iterate_pages
 from connectors.records import Consent, Profile
 
@@ -186,24 +186,13 @@ class _Run:
         }
 
     async def pages(self) -> AsyncIterator[Page]:
-        queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize=2 * len(self.windows))
         pending = [i for i, w in enumerate(self.windows) if not w.done]
-        tasks = [asyncio.create_task(self._chain(i, queue)) for i in pending]
-        try:
-            remaining = len(tasks)
-            while remaining:
-                index, item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if item is None:
-                    self.windows[index].done = True
-                    remaining -= 1
-                    continue
-                yield self._page(index, item)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        async for position, body in merged([self._chain(i) for i in pending]):
+            index = pending[position]
+            if body is None:
+                self.windows[index].done = True
+            else:
+                yield self._page(index, body)
 
     def final(self, sync_started_at: datetime) -> Checkpoint:
         """The bookmark after a complete run, with the pairs its lookback will meet again."""
@@ -233,19 +222,15 @@ class _Run:
             self.max_seen = max(self.max_seen or last, last)
         return Page(fresh, self.checkpoint(), skipped)
 
-    async def _chain(self, index: int, queue: asyncio.Queue[tuple[int, Any]]) -> None:
+    async def _chain(self, index: int) -> AsyncIterator[list[Any]]:
         stream = self.stream
-        try:
-            pages = iterate_pages(
-                stream.client,
-                stream.first_request(self.windows[index]),
-                CursorLinkPaginator(),
-                limit_key="get_profiles",
-                count_records=lambda body: len(body.get("data") or []),
-            )
-            async for _request, body in pages:
-                data = body.get("data") if isinstance(body, dict) else None
-                await queue.put((index, data if isinstance(data, list) else []))
-            await queue.put((index, None))
-        except Exception as exc:  # handed to the consumer, which re-raises it in the caller's task
-            await queue.put((index, exc))
+        pages = iterate_pages(
+            stream.client,
+            stream.first_request(self.windows[index]),
+            CursorLinkPaginator(),
+            limit_key="get_profiles",
+            count_records=lambda body: len(body.get("data") or []),
+        )
+        async for _request, body in pages:
+            data = body.get("data") if isinstance(body, dict) else None
+            yield data if isinstance(data, list) else []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from simulators.klaviyo.operations import OPERATIONS, PREDICTIVE_PROFILES, Opera
 from simulators.klaviyo.paging import CursorCodec
 from simulators.klaviyo.query import Query, parse_query
 from simulators.klaviyo.ratelimit import RateLimiter, Throttled
+from simulators.klaviyo.resources import EventJsonCache
 from simulators.klaviyo.state import KlaviyoState
 
 FIRST_REVISION = date(2022, 10, 17)  # the first GA revision of Klaviyo's current API
@@ -47,6 +48,7 @@ class KlaviyoApi:
     limiter: RateLimiter
     cursors: CursorCodec
     faults: Faults
+    event_json: EventJsonCache = field(default_factory=EventJsonCache)
 
 
 @dataclass
@@ -68,6 +70,13 @@ Handler = Callable[[Call], Response]
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), status_code=status, media_type=JSONAPI)
+
+
+def json_text_response(data: list[str], rest: dict[str, Any]) -> Response:
+    """`{"data": [...], **rest}` from already serialized resources (see `EventJsonCache`)."""
+    tail = json.dumps(rest, separators=(",", ":"))[1:]
+    text = '{"data":[' + ",".join(data) + "]" + ("," + tail if rest else "}")
+    return Response(text, status_code=200, media_type=JSONAPI)
 
 
 def _authorize(state: KlaviyoState, request: Request, operation: Operation) -> None:

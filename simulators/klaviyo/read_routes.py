@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from simulators.klaviyo.app import Call, json_response
+from simulators.klaviyo.app import Call, json_response, json_text_response
 from simulators.klaviyo.errors import KlaviyoError
 from simulators.klaviyo.filters import Condition
 from simulators.klaviyo.operations import METRICS_PAGE_SIZE
@@ -173,20 +173,23 @@ def _equal_to(conditions: Sequence[Condition], field: str) -> str | None:
 
 
 def _event_included(call: Call, page: list[Event]) -> list[dict[str, Any]]:
-    state, query = call.api.state, call.query
+    """Each profile and metric of the page once (built only the first time a page names it)."""
+    state, query, base = call.api.state, call.query, call.base
     included: dict[tuple[str, str], dict[str, Any]] = {}
     for event in page:
-        if "profile" in query.includes and (profile := state.profiles.get(event.profile_id)) is not None:
-            attributes = project(profile_attributes(profile), query.fieldset("profile"))
-            included[("profile", profile.id)] = {
-                "type": "profile",
-                "id": profile.id,
-                "attributes": attributes,
-                "links": {"self": f"{call.base}/api/profiles/{profile.id}/"},
-            }
-        if "metric" in query.includes:
+        key = ("profile", event.profile_id)
+        if "profile" in query.includes and key not in included:
+            profile = state.profiles.get(event.profile_id)
+            if profile is not None:
+                included[key] = {
+                    "type": "profile",
+                    "id": profile.id,
+                    "attributes": project(profile_attributes(profile), query.fieldset("profile")),
+                    "links": {"self": f"{base}/api/profiles/{profile.id}/"},
+                }
+        if "metric" in query.includes and ("metric", event.metric_id) not in included:
             metric = state.metrics[event.metric_id]
-            included[("metric", metric.id)] = metric_resource(metric, call.base, query.fieldset("metric"))
+            included[("metric", metric.id)] = metric_resource(metric, base, query.fieldset("metric"))
     return list(included.values())
 
 
@@ -206,13 +209,17 @@ def get_events(call: Call) -> Any:
             bounds=bounds_for(conditions, sort_field),
             size=query.page_size or 200,
         )
-        data = [event_resource(e, call.base, query.fieldset("event"), query.includes) for e in page]
         included = _event_included(call, page)
+        rest: dict[str, Any] = {"links": _links(call, cursor)}
+        if query.includes - {"attributions"}:
+            rest["included"] = included
+        if not call.api.faults.malformed_every:
+            cache, base, fields = call.api.event_json, call.base, query.fieldset("event")
+            texts = [cache.text(e, base, fields, query.includes) for e in page]
+            return json_text_response(texts, rest)
+        data = [event_resource(e, call.base, query.fieldset("event"), query.includes) for e in page]
     _malform(data, call, "datetime")
-    payload: dict[str, Any] = {"data": data, "links": _links(call, cursor)}
-    if query.includes - {"attributions"}:
-        payload["included"] = included
-    return json_response(payload)
+    return json_response({"data": data, **rest})
 
 
 def _job(call: Call, path_param: str) -> Any:

@@ -136,6 +136,23 @@ def test_events_by_metric_with_included_profiles(served: Served) -> None:
     assert all(e["attributes"]["timestamp"] % 1 == 0 for e in events)
 
 
+def test_cached_event_json_matches_a_fresh_build_and_the_malformed_path(served: Served) -> None:
+    metric = served.state.metric("Placed Order", "Shopify")
+    params = {
+        "filter": f'equals(metric_id,"{metric.id}")',
+        "page[size]": "5",
+        "include": "profile",
+        "fields[event]": "datetime,event_properties",
+    }
+    first = served.client.get("/api/events", params=params)
+    again = served.client.get("/api/events", params=params)
+    assert first.content == again.content  # the second page came from the cache
+    served.sim.faults.malformed_every = 1000  # this path builds every resource afresh
+    fresh = served.client.get("/api/events", params=params).json()
+    assert fresh == first.json()
+    assert set(fresh["data"][0]["attributes"]) == {"datetime", "event_properties"}
+
+
 def test_late_event_with_old_datetime_is_served_and_events_are_immutable(served: Served) -> None:
     state = served.state
     metric = state.metric("Opened Email", "Klaviyo")

@@ -1,0 +1,124 @@
+"""Klaviyo connector throughput against the simulator at its documented limits; prints one JSON line.
+
+    .venv/bin/python bench/klaviyo_throughput.py [--profiles 60000] [--customers 2000] [--push 30000]
+
+Pull rates are compared with what the documented limits allow from a fresh quota in the measured time
+(`page size x min(burst x T, steady x ceil(T / 60))`, notes section 5), because a run shorter than the
+60 s steady window can use one whole window's budget: records/min alone would overstate the ceiling
+fraction. Push is compared with 150 jobs/min x 10,000 profiles accepted; the simulator applies a job
+after its queued/processing delay, so push time includes polling until every job completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import SecretStr
+
+from connectors.base import ConnectorSettings, PullStream
+from connectors.klaviyo import KlaviyoConnector
+from connectors.records import FieldUpdate
+from simulators import klaviyo, shops
+from simulators.harness import Limits, Simulator
+from simulators.klaviyo.writes import ProfileWrite, upsert
+
+LIMITS = {"profiles": (75, 750, 100), "events": (350, 3500, 200)}  # burst/s, steady/min, page size
+PUSH_CEILING_PER_MIN = 150 * 10_000
+
+
+def ceiling(stream: str, seconds: float) -> float:
+    burst, steady, page = LIMITS[stream]
+    return page * min(burst * seconds, steady * math.ceil(max(seconds, 1e-9) / 60))
+
+
+def add_profiles(sim: Simulator, count: int) -> None:
+    for n in range(count):
+        upsert(sim.state, ProfileWrite(None, {"email": f"bench{n}@example.com"}, {}))
+
+
+async def drain(stream: PullStream) -> tuple[int, float]:
+    started, count = time.monotonic(), 0
+    async for page in stream.read(None, datetime.now(UTC)):
+        count += len(page.records)
+    return count, time.monotonic() - started
+
+
+def updates(sim: Simulator, count: int) -> list[FieldUpdate]:
+    ids = sorted(sim.state.profiles)[:count]
+    return [
+        FieldUpdate(
+            destination="klaviyo",
+            customer_vendor_id=vendor_id,
+            values={
+                "espd_churn_risk": (n % 100) / 100,
+                "espd_next_order": "2026-12-24",
+                "espd_segment": "vip",
+            },
+        )
+        for n, vendor_id in enumerate(ids)
+    ]
+
+
+async def run(args: argparse.Namespace, sim: Simulator, url: str) -> dict[str, Any]:
+    settings = ConnectorSettings(
+        name="klaviyo",
+        base_url=url,
+        credentials={"api_key": SecretStr(sim.credentials["api_key"])},
+        streams=("profiles", "events"),
+        lookback=timedelta(minutes=10),
+        options={"profile_windows": args.windows, "job_poll_seconds": 0.5, "job_poll_max_seconds": 2},
+    )
+    result: dict[str, Any] = {}
+    async with KlaviyoConnector(settings) as connector:
+        profiles, events = connector.streams()
+        for name, stream in (("profiles", profiles), ("events", events)):
+            count, seconds = await drain(stream)
+            result[f"{name}_pulled"] = count
+            result[f"{name}_seconds"] = round(seconds, 2)
+            result[f"{name}_per_min"] = round(count / seconds * 60)
+            result[f"{name}_fraction_of_ceiling"] = round(count / ceiling(name, seconds), 3)
+        batch = updates(sim, args.push)
+        started = time.monotonic()
+        target = connector.push_target()
+        ok = sum(r.ok for r in await target.push(batch))
+        seconds = time.monotonic() - started
+    result.update(
+        push_ok=ok,
+        push_seconds=round(seconds, 2),
+        push_per_min=round(ok / seconds * 60),
+        push_fraction_of_ceiling=round(ok / seconds * 60 / PUSH_CEILING_PER_MIN, 4),
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=2000, help="synthetic shop size (events)")
+    parser.add_argument("--profiles", type=int, default=60_000, help="extra profiles added to the account")
+    parser.add_argument("--push", type=int, default=30_000, help="profiles pushed in one batch run")
+    parser.add_argument("--windows", type=int, default=4, help="concurrent profile chains")
+    args = parser.parse_args()
+    sim = klaviyo.build(shops.generate(args.customers, seed=5), limits=Limits())
+    add_profiles(sim, args.profiles)
+    server = sim.serve()
+    try:
+        result = asyncio.run(run(args, sim, server.url))
+    finally:
+        server.stop()
+    statuses = [e.status for e in sim.log.entries()]
+    result.update(
+        requests=len(statuses),
+        throttled_429=statuses.count(429),
+        command="bench/klaviyo_throughput.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
