@@ -21,6 +21,7 @@ from sync.store import migrate, open_engine, row_counts
 COMMAND_MODULES = (
     "sync.commands.cycle",
     "sync.commands.demo",
+    "sync.commands.privacy",
     "sync.commands.simulate",
     "sync.commands.predict",
 )

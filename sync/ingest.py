@@ -20,6 +20,7 @@ from sqlmodel import Session
 from connectors.base import Page
 from connectors.records import EngagementEvent, Order, Profile
 from sync import tables
+from sync.privacy import erased_emails
 from sync.store import dialect_insert, upsert
 
 R = TypeVar("R", Profile, Order, EngagementEvent)
@@ -30,13 +31,25 @@ PROFILE_ATTRIBUTES = ("country", "timezone", "created_at")
 class IngestPolicy:
     raw_retention: timedelta
     now: datetime
+    erasure_key: bytes | None = None  # with it, records of erased people are dropped, not stored
 
 
-def write_page(session: Session, connector: str, stream: str, page: Page, policy: IngestPolicy) -> int:
-    """Upsert the page's records and its checkpoint together; return how many records were written."""
-    profiles = [r for r in page.records if isinstance(r, Profile)]
-    orders = [r for r in page.records if isinstance(r, Order)]
-    events = [r for r in page.records if isinstance(r, EngagementEvent)]
+@dataclass(frozen=True, slots=True)
+class PageWrite:
+    written: int
+    erased: int  # records dropped because their person was erased
+
+
+def write_page(session: Session, connector: str, stream: str, page: Page, policy: IngestPolicy) -> PageWrite:
+    """Upsert the page's records and its checkpoint together (erased people's records are dropped)."""
+    records = list(page.records)
+    erased: set[str] = set()
+    if policy.erasure_key is not None:
+        erased = erased_emails(session, policy.erasure_key, (r.email for r in records if r.email))
+        records = [r for r in records if r.email not in erased] if erased else records
+    profiles = [r for r in records if isinstance(r, Profile)]
+    orders = [r for r in records if isinstance(r, Order)]
+    events = [r for r in records if isinstance(r, EngagementEvent)]
     _write_profiles(session, profiles, policy)
     _write_orders(session, orders, policy)
     _write_events(session, events, policy)
@@ -45,7 +58,7 @@ def write_page(session: Session, connector: str, stream: str, page: Page, policy
         tables.SyncState,
         [{"connector": connector, "stream": stream, "cursor": page.checkpoint, "updated_at": policy.now}],
     )
-    return len(profiles) + len(orders) + len(events)
+    return PageWrite(written=len(records), erased=len(page.records) - len(records))
 
 
 def _profile_ids_by_email(

@@ -22,6 +22,7 @@ from sync import tables
 from sync.config import Config
 from sync.fields import VOLATILE_STAMPS, OutputField, chosen_outputs, field_specs, field_values
 from sync.ingest import IngestPolicy
+from sync.privacy import erasure_key
 from sync.pull import StreamReport, pull_all
 from sync.push import PushReport, push_destination
 from sync.scoring import ScoreReport, score_store
@@ -93,7 +94,11 @@ async def run_cycle(
     types = {name: c.type for name, c in enabled.items()}
     try:
         clock = time.monotonic()
-        policy = IngestPolicy(raw_retention=timedelta(days=config.store.raw_retention_days), now=started)
+        policy = IngestPolicy(
+            raw_retention=timedelta(days=config.store.raw_retention_days),
+            now=started,
+            erasure_key=erasure_key(config.state_dir),
+        )
         report.pulls = await pull_all(connectors, engine, policy, started)
         report.durations["pull"] = time.monotonic() - clock
 

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from connectors.base import Connector, Page, PullStream
 from connectors.http import ApiError, AuthFailed
 from sync import tables
-from sync.ingest import IngestPolicy, write_page
+from sync.ingest import IngestPolicy, PageWrite, write_page
 from sync.store import session_scope
 
 log = logging.getLogger("espd.pull")
@@ -45,7 +45,7 @@ def _load_checkpoint(engine: Engine, connector: str, stream: str) -> dict | None
         return state.cursor if state is not None else None
 
 
-def _store_page(engine: Engine, connector: str, stream: str, page: Page, policy: IngestPolicy) -> int:
+def _store_page(engine: Engine, connector: str, stream: str, page: Page, policy: IngestPolicy) -> PageWrite:
     with session_scope(engine) as session:
         return write_page(session, connector, stream, page, policy)
 

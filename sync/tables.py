@@ -198,3 +198,17 @@ class Run(SQLModel, table=True):
     status: str = Field(default="running", max_length=16)
     counts: dict[str, Any] | None = _json()
     errors: list[str] | None = _json()
+
+
+class Erasure(SQLModel, table=True):
+    """That a person was erased, and nothing else: a keyed hash of their email, never the email.
+
+    Ingest checks every incoming email against these so a stale vendor page cannot bring an
+    erased customer back.
+    """
+
+    __tablename__ = "erasures"
+
+    email_hash: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime | None = _ts(nullable=False)
+    reason: str = Field(max_length=64)

@@ -1,0 +1,60 @@
+"""`espd forget`, `espd export` and `espd purge`: erasure, access requests and retention."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sync.commands.common import read_config
+from sync.privacy import erasure_key, export, forget, purge
+from sync.store import migrate, open_engine
+
+console = Console()
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="the YAML config file", dir_okay=False)]
+
+
+def forget_command(
+    email: Annotated[str, typer.Argument(help="the person's email address")], config: ConfigOption
+) -> None:
+    """Erase one person from the store and remember only a keyed hash, so no pull brings them back."""
+    loaded = read_config(config)
+    engine = open_engine(loaded.store_url)
+    migrate(engine)
+    deleted = forget(engine, erasure_key(loaded.state_dir), email, reason="operator request")
+    console.print(
+        "erased: " + ", ".join(f"{table}={n}" for table, n in deleted.items() if n) or "erased (no rows held)"
+    )
+
+
+def export_command(
+    email: Annotated[str, typer.Argument(help="the person's email address")],
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="where to write the JSON document", dir_okay=False)],
+) -> None:
+    """Write everything espd holds about one person to a JSON file (a data access request)."""
+    loaded = read_config(config)
+    engine = open_engine(loaded.store_url)
+    migrate(engine)
+    document = export(engine, email)
+    out.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    out.chmod(0o600)
+    console.print(f"wrote {out}" if document["found"] else f"nothing held; wrote {out}")
+
+
+def purge_command(config: ConfigOption) -> None:
+    """Drop raw vendor JSON older than store.raw_retention_days."""
+    loaded = read_config(config)
+    engine = open_engine(loaded.store_url)
+    migrate(engine)
+    purged = purge(engine)
+    console.print("purged raw JSON: " + ", ".join(f"{table}={n}" for table, n in purged.items()))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("forget")(forget_command)
+    app.command("export")(export_command)
+    app.command("purge")(purge_command)
