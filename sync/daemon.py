@@ -22,12 +22,14 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
-from sync.config import Config, ConfigError, load_config
+from sync.config import Config, ConfigError, ShopifyConfig, load_config
 from sync.health import HealthServer, HealthState
 from sync.logs import log_event, register_secrets_in, run_context
 from sync.metrics import Metrics
 from sync.notify import SystemdNotifier
 from sync.pipeline import CycleReport, run_cycle
+from sync.privacy import erasure_key
+from sync.webhooks import ShopifyComplianceWebhook
 
 log = logging.getLogger("espd.daemon")
 HEARTBEAT_SECONDS = 15.0
@@ -151,6 +153,21 @@ class Daemon:
             next_run_time=datetime.now(UTC),
         )
 
+    def _add_webhooks(self, server: HealthServer) -> None:
+        """Shopify compliance webhooks, for each Shopify connector that has a webhook secret."""
+        for name, connector in self.config.connectors.items():
+            if isinstance(connector, ShopifyConfig) and connector.webhook_secret is not None:
+                webhook = ShopifyComplianceWebhook(
+                    name,
+                    [connector.webhook_secret.get_secret_value().encode()],
+                    self.engine,
+                    erasure_key(self.config.state_dir),
+                    self.config.state_dir,
+                )
+                server.add_route(
+                    f"/webhooks/shopify/{name}", webhook.__call__, methods=("POST",), public=True
+                )
+
     def _store_ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -167,6 +184,7 @@ class Daemon:
             port=server_config.port,
             token=token,
         ).start()
+        self._add_webhooks(server)
         log_event(log, "serving", url=server.url)
         (install_signals or install_default_signals)(self)
         interval = min(self.notifier.watchdog_interval() or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
