@@ -65,3 +65,5 @@ BREVO: dict[str, dict[str, tuple[Window, ...]]] = {
 SHOPIFY_RESTORE_RATE = {"standard": 100.0, "advanced": 200.0, "plus": 1000.0, "enterprise": 2000.0}
 SHOPIFY_MAX_QUERY_COST = 1000
 SHOPIFY_METAFIELDS_PER_CALL = 25
+# Metafield definitions per owner type (docs: 256 per resource type); checked before creating more.
+SHOPIFY_DEFINITIONS_PER_OWNER = 256

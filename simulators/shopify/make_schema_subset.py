@@ -37,6 +37,9 @@ KEEP: dict[str, list[str] | str] = {
         "bulkOperation",
         "currentBulkOperation",
         "metafieldDefinitions",
+        "currentAppInstallation",
+        "customersCount",
+        "ordersCount",
     ],
     "Mutation": [
         "metafieldDefinitionCreate",
@@ -168,6 +171,9 @@ KEEP: dict[str, list[str] | str] = {
     "BulkOperation": ALL,
     "BulkOperationRunQueryPayload": ALL,
     "BulkOperationUserError": ALL,
+    "AppInstallation": ["id", "accessScopes"],
+    "AccessScope": ["handle", "description"],
+    "Count": ALL,
 }
 
 

@@ -17,7 +17,7 @@ from simulators.shopify.context import Context, invalid_id, parse_gid
 from simulators.shopify.objects import Resolver
 from simulators.shopify.paging import PageRequest, PagingError, SortedIndex, binding_for, paginate
 from simulators.shopify.search import FieldGetter, compile_search, typed
-from simulators.shopify.state import CustomerRecord, OrderRecord, resolve_namespace
+from simulators.shopify.state import APP_ID, CustomerRecord, OrderRecord, resolve_namespace
 
 KeyFn = Callable[[Any], tuple[Any, ...]]
 
@@ -248,6 +248,36 @@ def lookup(ctx: Context, gid: str, expected: str | None = None) -> Any:
     return None
 
 
+def _count(matching: Iterable[Any], limit: int | None) -> dict[str, Any]:
+    """`Count`: exact up to `limit` (default 10,000), then AT_LEAST the limit, as on Shopify."""
+    total = sum(1 for _ in matching)
+    if limit is not None and total > limit:
+        return {"count": limit, "precision": "AT_LEAST"}
+    return {"count": total, "precision": "EXACT"}
+
+
+def customers_count(root: Any, ctx: Context, args: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    ctx.require("read_customers", "customersCount")
+    predicate = _search(ctx, info, args, CUSTOMER_SEARCH)
+    with ctx.state.lock:
+        return _count(filter(predicate, list(ctx.state.customers.values())), args.get("limit"))
+
+
+def orders_count(root: Any, ctx: Context, args: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    ctx.require("read_orders", "ordersCount")
+    predicate = _search(ctx, info, args, ORDER_SEARCH)
+    with ctx.state.lock:
+        visible = [o for o in ctx.state.orders.values() if ctx.state.order_visible(o, ctx.all_orders)]
+        return _count(filter(predicate, visible), args.get("limit"))
+
+
+def current_app_installation(root: Any, ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    """The token's granted scopes, as `currentAppInstallation { accessScopes { handle } }` lists them
+    (needs no scope itself: it is how an app learns what it may do)."""
+    scopes = [{"handle": s, "description": None} for s in sorted(ctx.scopes)]
+    return {"id": f"gid://shopify/AppInstallation/{APP_ID}", "accessScopes": scopes}
+
+
 def _by_id(expected: str | None) -> Resolver:
     def resolve(root: Any, ctx: Context, args: dict[str, Any]) -> Any:
         return lookup(ctx, args["id"], expected)
@@ -263,6 +293,9 @@ QUERY_ROOT: dict[str, Any] = {
     "order": _by_id("Order"),
     "node": _by_id(None),
     "bulkOperation": _by_id("BulkOperation"),
+    "currentAppInstallation": current_app_installation,
+    "customersCount": customers_count,
+    "ordersCount": orders_count,
     "currentBulkOperation": lambda root, ctx, args: ctx.state.bulk.current(args.get("type", "QUERY")),
 }
 CONNECTION_FIELDS: dict[tuple[str, str], Any] = {
@@ -271,4 +304,13 @@ CONNECTION_FIELDS: dict[tuple[str, str], Any] = {
     ("Order", "lineItems"): line_items,
 }
 # Resolvers that need `info` (paths for search warnings, connection bindings).
-NEEDS_INFO = {customers, orders, metafield_definitions, customer_orders, customer_metafields, line_items}
+NEEDS_INFO = {
+    customers,
+    orders,
+    customers_count,
+    orders_count,
+    metafield_definitions,
+    customer_orders,
+    customer_metafields,
+    line_items,
+}
