@@ -75,10 +75,14 @@ async def _pull_pages(
 ) -> None:
     checkpoint = await asyncio.to_thread(_load_checkpoint, engine, connector.name, stream.name)
     async for page in stream.read(checkpoint, started):
-        report.pulled += await asyncio.to_thread(
-            _store_page, engine, connector.name, stream.name, page, policy
-        )
+        written = await asyncio.to_thread(_store_page, engine, connector.name, stream.name, page, policy)
+        report.pulled += written.written
         report.pages += 1
+        if written.erased:
+            report.skipped += written.erased
+            report.skip_reasons["erased person"] = (
+                report.skip_reasons.get("erased person", 0) + written.erased
+            )
         for skipped in page.skipped:
             report.skipped += 1
             report.skip_reasons[skipped.reason] = report.skip_reasons.get(skipped.reason, 0) + 1
