@@ -89,21 +89,36 @@ def phrase(feature: str, value: float) -> str:
     return PHRASES[feature](float(value))
 
 
+def _phrases(feature: str, values: np.ndarray) -> np.ndarray:
+    """Phrases for many values of one feature, formatting each distinct value once."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    texts = np.array([phrase(feature, float(v)) for v in distinct], dtype=object)
+    return texts[inverse.ravel()]
+
+
 def top_reasons(booster: lgb.Booster, features: pd.DataFrame, k: int = 3) -> pd.Series:
-    """The k largest contributions per customer as '; '-joined phrases, duplicates merged."""
-    X = features[list(FEATURE_COLUMNS)]
-    contrib = np.asarray(booster.predict(X, pred_contrib=True))[:, : len(FEATURE_COLUMNS)]
-    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, : k + 2]
-    values = X.to_numpy()
-    texts = []
-    for row, picks in enumerate(order):
-        phrases: list[str] = []
-        for col in picks:
-            text = phrase(FEATURE_COLUMNS[col], values[row, col])
-            if text not in phrases:
-                phrases.append(text)
-        texts.append("; ".join(phrases[:k]))
-    return pd.Series(texts, index=features.index, dtype="string")
+    """The k largest contributions per customer as '; '-joined phrases, duplicates merged.
+
+    Vectorized over customers: one `pred_contrib` call, one argsort, and phrases formatted per
+    feature and distinct value, so 100k customers take seconds, not a Python loop per row.
+    """
+    values = features[list(FEATURE_COLUMNS)].to_numpy(dtype="float64")
+    contrib = np.asarray(booster.predict(values, pred_contrib=True))[:, : len(FEATURE_COLUMNS)]
+    picks = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, : k + 2]
+    texts = np.empty(picks.shape, dtype=object)
+    for col in np.unique(picks):
+        rows, slots = np.nonzero(picks == col)
+        texts[rows, slots] = _phrases(FEATURE_COLUMNS[col], values[rows, col])
+    repeated = np.zeros(picks.shape, dtype=bool)
+    for slot in range(1, picks.shape[1]):
+        repeated[:, slot] = (texts[:, :slot] == texts[:, [slot]]).any(axis=1)
+    order = np.argsort(repeated, axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(texts, order, axis=1)
+    usable = ~np.take_along_axis(repeated, order, axis=1)
+    joined = chosen[:, 0]
+    for slot in range(1, k):
+        joined = joined + np.where(usable[:, slot], "; " + chosen[:, slot], "")
+    return pd.Series(joined, index=features.index, dtype="string")
 
 
 def baseline_reasons(features: pd.DataFrame) -> pd.Series:

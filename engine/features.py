@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.baseline import fit_baseline
+from engine.baseline import Baseline, fit_baseline
 from engine.frames import History
 
 DAY = pd.Timedelta(days=1)
@@ -124,8 +124,7 @@ def _customer_features(history: History, index: pd.Index) -> pd.DataFrame:
     return pd.DataFrame({"account_age_days": _days_before(history.cutoff, created)}, index=index)
 
 
-def _btyd_features(history: History, index: pd.Index) -> pd.DataFrame:
-    baseline = fit_baseline(history)
+def _btyd_features(baseline: Baseline, index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "frequency": baseline.summary["frequency"],
@@ -151,8 +150,12 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def build_features(history: History) -> pd.DataFrame:
-    """The feature matrix of every buyer known at `history.cutoff`, columns exactly `FEATURE_COLUMNS`."""
+def build_features(history: History, baseline: Baseline | None = None) -> pd.DataFrame:
+    """The feature matrix of every buyer known at `history.cutoff`, columns exactly `FEATURE_COLUMNS`.
+
+    Pass the `baseline` already fitted on the same history to avoid fitting it twice.
+    """
+    baseline = baseline or fit_baseline(history)
     base = _order_features(history)
     index = base.index
     parts = [
@@ -160,7 +163,7 @@ def build_features(history: History) -> pd.DataFrame:
         _line_features(history, index),
         _event_features(history, index),
         _customer_features(history, index),
-        _btyd_features(history, index),
+        _btyd_features(baseline, index),
     ]
     feats = pd.concat(parts, axis=1)
     # The cutoff's time of year: rolling cutoffs span seasons, so the model can learn the shop's cycle.
