@@ -30,11 +30,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from starlette.responses import Response
 
 from simulators.brevo.app import BASE_PATH, build_app
 from simulators.brevo.context import Context, Options
 from simulators.brevo.errors import error_response
-from simulators.brevo.ratelimits import RateLimiter
+from simulators.brevo.ratelimits import RateLimiter, rate_headers
 from simulators.brevo.state import BrevoState
 from simulators.dataset import ShopData
 from simulators.harness import Faults, JobClock, Limits, RequestLog, Simulator, SimulatorMiddleware
@@ -80,9 +83,7 @@ def build(
     context = Context(state=state, faults=faults, options=options)
     log = RequestLog(keep_bodies=keep_bodies)
     app = build_app(context, RateLimiter(limits, clock), api_key)
-    wrapped = SimulatorMiddleware(
-        app, log, faults, lambda status, code, detail: error_response(status, code, detail)
-    )
+    wrapped = SimulatorMiddleware(app, log, faults, partial(_injected_error, faults))
     return Simulator(
         vendor="brevo",
         app=wrapped,
@@ -93,3 +94,12 @@ def build(
         credentials={"api_key": api_key},
         base_path=BASE_PATH,
     )
+
+
+def _injected_error(faults: Faults, status: int, code: str, detail: str) -> Response:
+    """A harness fault in Brevo's shape; an injected 429 carries the `x-sib-ratelimit-*` headers a
+    real one does, with `reset` = the storm's `retry_after_seconds` (at least 1)."""
+    response = error_response(status, code, detail)
+    if status == 429:
+        response.headers.update(rate_headers(10, 0, max(1, faults.retry_after_seconds or 1)))
+    return response

@@ -77,16 +77,16 @@ class RateLimiter:
         if blocked:
             bucket = max(blocked, key=lambda b: b.seconds_until(1))
             reset = max(1, math.ceil(bucket.seconds_until(1)))
-            return Verdict(False, _headers(bucket.capacity, 0, reset))
+            return Verdict(False, rate_headers(bucket.capacity, 0, reset))
         for bucket in buckets:
             bucket.take(1)
         tightest = min(buckets, key=lambda b: b.available() / b.capacity)
         left = tightest.available()
         reset = math.ceil((tightest.capacity - left) / tightest.rate)
-        return Verdict(True, _headers(tightest.capacity, math.floor(left), reset))
+        return Verdict(True, rate_headers(tightest.capacity, math.floor(left), reset))
 
 
-def _headers(limit: float, remaining: int, reset: int) -> dict[str, str]:
+def rate_headers(limit: float, remaining: int, reset: int) -> dict[str, str]:
     return {
         "x-sib-ratelimit-limit": str(math.floor(limit)),
         "x-sib-ratelimit-remaining": str(remaining),
