@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -248,3 +249,16 @@ def test_campaigns_mostly_go_out_at_the_shop_slots_with_some_exploration(tiny: S
     on_slot = [c.sent_at.weekday() * 24 + c.sent_at.hour == slots[c.platform] for c in tiny.campaigns]
     assert 0.75 < np.mean(on_slot) < 0.95
     assert 0.15 < np.mean([c.discount_offer for c in tiny.campaigns]) < 0.45
+
+
+def test_frames_built_from_records_match_the_generated_frames(tiny: ShopData) -> None:
+    """A ShopData assembled by hand (no generator frames) still offers the same frames."""
+    generated = tiny.frames()
+    rebuilt = dataclasses.replace(tiny, _frames=None, _by_id={}).frames()
+    assert rebuilt.people["email"].tolist() == generated.people["email"].tolist()
+    assert rebuilt.orders["total"].tolist() == generated.orders["total"].tolist()
+    assert rebuilt.orders["ordered_at"].tolist() == generated.orders["ordered_at"].tolist()
+    assert sorted(rebuilt.order_lines["line_id"]) == sorted(generated.order_lines["line_id"])
+    assert rebuilt.events["event_id"].tolist() == generated.events["event_id"].tolist()
+    assert rebuilt.campaigns["campaign_id"].tolist() == generated.campaigns["campaign_id"].tolist()
+    assert len(rebuilt.products) == len(generated.products) == 42
