@@ -29,6 +29,7 @@ class WantedMetric:
 
 
 ORDER_METRICS = ("Placed Order",)
+MAX_REMEMBERED = 20_000  # event ids kept across runs so the lookback does not deliver them again
 EMAIL_KINDS = {
     "Received Email": EventKind.RECEIVED,
     "Opened Email": EventKind.OPENED,
@@ -151,14 +152,14 @@ class _MetricProgress:
 
     watermark: datetime | None
     start: datetime | None
-    seen: set[str]
+    seen: dict[str, datetime | None]  # event id -> datetime, for every event this run delivered
     max_seen: datetime | None = None
 
     @classmethod
     def load(cls, state: dict[str, Any], lookback: timedelta) -> _MetricProgress:
         watermark = parse_time(state.get("watermark"))
         start = parse_time(state.get("after")) or (watermark - lookback if watermark else None)
-        return cls(watermark, start, set())
+        return cls(watermark, start, dict.fromkeys(state.get("recent") or ()))
 
     def advance(self, last: datetime | None) -> dict[str, Any]:
         """The state after a page whose latest event is `last` (ties re-read on resume, deduplicated)."""
@@ -174,7 +175,11 @@ class _MetricProgress:
         if self.max_seen is not None:
             reached = capped(self.max_seen, sync_started_at, lookback)
             self.watermark = max(self.watermark, reached) if self.watermark else reached
-        return {"watermark": self.watermark.isoformat() if self.watermark else None}
+        if self.watermark is None:
+            return {"watermark": None}
+        floor = self.watermark - lookback - timedelta(seconds=1)
+        recent = [key for key, moment in self.seen.items() if moment is not None and moment > floor]
+        return {"watermark": self.watermark.isoformat(), "recent": recent[-MAX_REMEMBERED:]}
 
 
 class EventsStream(PullStream):
@@ -240,7 +245,7 @@ class EventsStream(PullStream):
             yield body if isinstance(body, dict) else {}
 
     def _convert(
-        self, metric: str, body: dict[str, Any], seen: set[str]
+        self, metric: str, body: dict[str, Any], seen: dict[str, datetime | None]
     ) -> tuple[list[Order | EngagementEvent], list[SkippedRecord], datetime | None]:
         ctx = EventContext(self.source, metric, self.currency, included_emails(body))
         convert = converter_for(metric)
@@ -249,15 +254,16 @@ class EventsStream(PullStream):
         last: datetime | None = None
         for event in body.get("data") or []:
             event_id = event.get("id") if isinstance(event, dict) else None
-            if event_id in seen:
+            if event_id in seen:  # delivered earlier in this run, or by the last run near its bookmark
+                seen[event_id] = seen[event_id] or parse_time(dig(event, ("attributes", "datetime")))
                 continue
             try:
                 record = convert(event, ctx)
             except (ValueError, AttributeError, TypeError) as exc:
                 skipped.append(SkippedRecord(self.name, event_id, skip_reason(exc)))
                 continue
-            seen.add(str(event_id))
-            records.append(record)
             moment = parse_time(dig(event, ("attributes", "datetime")))
+            seen[str(event_id)] = moment
+            records.append(record)
             last = moment if last is None or (moment and moment > last) else last
         return records, skipped, last
