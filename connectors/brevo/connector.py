@@ -4,7 +4,8 @@ Options (`ConnectorSettings.options`): `plan` (general | advanced | extended: th
 `connectors.limits.BREVO`, default general), `page_size` (contacts per page, <= 1000, default 1000),
 `page_overlap` (rows re-read per page so deletions during paging lose nothing, default 100),
 `parallel` (contact pages in flight, default 8), `settle_seconds` (T_start = sync start minus this,
-default 120), `currency` (Brevo orders carry none; default EUR), `push_concurrency` (PUTs in
+default 120), `marketing_list_ids` (lists whose members count as subscribed; default any list),
+`currency` (Brevo orders carry none; default EUR), `push_concurrency` (PUTs in
 flight, default 16). Credentials: `api_key`.
 
 Not pulled: per-contact `campaignStats` (one contacts-bucket request per contact, so a full pass
@@ -81,12 +82,16 @@ class BrevoConnector(Connector):
         return CheckResult(True, f"{self.name}: key valid; {', '.join(n[0] for n in needs)} readable")
 
     def streams(self) -> list[PullStream]:
-        parallel = int(self.settings.options.get("parallel", 8))
+        options = self.settings.options
         built: dict[str, PullStream] = {
             "contacts": ContactsStream(
-                self.ctx, limit=self.page_size, overlap=self.overlap, parallel=parallel
+                self.ctx,
+                limit=self.page_size,
+                overlap=self.overlap,
+                parallel=int(options.get("parallel", 8)),
+                marketing_lists=frozenset(int(i) for i in options.get("marketing_list_ids") or ()),
             ),
-            "orders": OrdersStream(self.ctx, currency=str(self.settings.options.get("currency", "EUR"))),
+            "orders": OrdersStream(self.ctx, currency=str(options.get("currency", "EUR"))),
         }
         return [built[name] for name in STREAMS if name in self.settings.streams]
 

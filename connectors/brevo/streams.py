@@ -1,10 +1,12 @@
 """Brevo's pull streams: contacts and e-commerce orders, both by `modifiedSince` (see incremental.py).
 
 Contacts carry consent as blacklist flags: `emailBlacklisted` means the person cannot be mailed
-(unsubscribed); otherwise a contact on at least one list is subscribed, and one on none never
-subscribed to anything espd can see. Orders have no currency in Brevo's API: it comes from the
-connector's `currency` option. The vendor id of a contact is its numeric id as a string, which is
-also what the push writes through (`identifierType=contact_id`).
+(unsubscribed); otherwise a contact on a marketing list (option `marketing_list_ids`; without it,
+any list: Brevo mails every non-blacklisted member) is subscribed, and one on none never
+subscribed. Configure the newsletter lists so a customers-only list does not read as consent.
+Orders have no currency in Brevo's API: it comes from the connector's `currency` option. A
+contact's vendor id is its numeric id as a string, which the push writes through
+(`identifierType=contact_id`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ def _id(item: Any) -> str | None:
     return str(raw) if raw is not None and str(raw) else None
 
 
-def _consent(item: dict[str, Any]) -> Consent:
+def consent(item: dict[str, Any], marketing_lists: frozenset[int]) -> Consent:
+    """Blacklisted: unsubscribed. Otherwise subscribed when on a marketing list: the configured
+    ones, or, with none configured, any list (Brevo mails any non-blacklisted list member)."""
     if item["emailBlacklisted"]:
         return Consent.UNSUBSCRIBED
-    return Consent.SUBSCRIBED if item.get("listIds") else Consent.NEVER_SUBSCRIBED
+    lists = set(item.get("listIds") or ())
+    on_marketing = bool(lists & marketing_lists) if marketing_lists else bool(lists)
+    return Consent.SUBSCRIBED if on_marketing else Consent.NEVER_SUBSCRIBED
 
 
 class ContactsStream(ModifiedSinceStream):
@@ -37,6 +43,12 @@ class ContactsStream(ModifiedSinceStream):
     items_key = "contacts"
     family = CONTACTS
     vendor_id = staticmethod(_id)
+
+    def __init__(
+        self, ctx: StreamContext, *, limit: int, overlap: int, parallel: int, marketing_lists: frozenset[int]
+    ) -> None:
+        super().__init__(ctx, limit=limit, overlap=overlap, parallel=parallel)
+        self.marketing_lists = marketing_lists
 
     def convert(self, item: dict[str, Any]) -> PulledRecord:
         vendor_id = _id(item)
@@ -49,7 +61,7 @@ class ContactsStream(ModifiedSinceStream):
             email=item.get("email") or None,
             created_at=parse_time(item["createdAt"]) if item.get("createdAt") else None,
             updated_at=parse_time(item["modifiedAt"]),
-            consent=_consent(item),
+            consent=consent(item, self.marketing_lists),
             properties={k: v for k, v in attributes.items() if k not in ("EMAIL", "SMS")},
             raw=item,
         )
