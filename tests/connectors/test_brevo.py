@@ -22,7 +22,9 @@ from connectors.brevo.api import CONTACT_GONE, classify, parse_time, wire_time
 from connectors.brevo.push import attribute_name, render
 from connectors.http import AuthFailed, Outcome
 from connectors.records import Consent, FieldUpdate, Order, Profile
-from tests.simulators.test_brevo_shop import Brevo, make_shop, running
+from simulators import brevo as brevo_simulator
+from simulators.harness import Limits
+from tests.simulators.test_brevo_shop import Brevo, FakeClock, make_shop, running
 
 ALL_TYPES = (
     FieldSpec("espd_churn_risk", FieldType.NUMBER),
@@ -378,3 +380,21 @@ def test_check_names_the_bad_key_and_push_stops_on_auth_failure(brevo: Brevo) ->
     ok, failed = asyncio.run(run())
     assert ok.ok and "orders" in ok.message
     assert not failed.ok and failed.missing_permissions == ("api_key",) and "auth" in failed.message
+
+
+def test_concurrent_puts_stay_within_the_documented_contacts_rate() -> None:
+    sim = brevo_simulator.build(make_shop(), limits=Limits())  # General plan: 10 RPS, real clock
+    server = sim.serve()
+    try:
+        brevo = Brevo(sim, server, httpx.Client(), FakeClock())  # only its server and log are used
+        brevo.client.close()
+        updates = [_update(str(1 + i % 6), espd_churn_risk=i / 100) for i in range(24)]
+        _, results = _push(brevo, ALL_TYPES[:1], updates, push_concurrency=16)
+        assert all(r.ok for r in results)
+        arrivals = sorted(e.started for e in sim.log.entries())
+        assert [e.status for e in sim.log.entries() if e.status == 429] == []
+        busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+        assert busiest <= 10
+        assert len(arrivals) == 26  # attributes list + create + one PUT per update
+    finally:
+        server.stop()
