@@ -70,6 +70,14 @@ PHRASES: dict[str, Callable[[float], str]] = {
     "gg_order_value": lambda v: f"typical order value {_money(v)}",
     "season_sin": lambda v: "time of year",
     "season_cos": lambda v: "time of year",
+    "refill_due_days": lambda v: (
+        f"next refill due in {_n(v)} days" if v >= 0.5 else f"refill overdue by {_n(-v)} days"
+    ),
+    "refill_cycle_ratio": lambda v: f"{v:.1f}x the usual refill cycle since the last refill",
+    "refill_items": lambda v: f"re-buys {_n(v)} kinds of items on a cycle",
+    "shop_rate_prev_30": lambda v: f"{v:.0%} of the shop's customers bought in the last 30 days",
+    "shop_rate_ly_30": lambda v: f"{v:.0%} of customers bought in the coming month last year",
+    "shop_rate_ly_90": lambda v: f"{v:.0%} of customers bought in the coming quarter last year",
 }
 
 MISSING: dict[str, str] = {
@@ -80,6 +88,11 @@ MISSING: dict[str, str] = {
     "days_since_click": "never clicked an email",
     "open_rate_90": "no emails received in 90 days",
     "click_rate_90": "no emails received in 90 days",
+    "refill_due_days": "buys nothing on a refill cycle",
+    "refill_cycle_ratio": "buys nothing on a refill cycle",
+    "refill_items": "buys nothing on a refill cycle",
+    "shop_rate_ly_30": "less than a year of shop history",
+    "shop_rate_ly_90": "less than a year of shop history",
 }
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from engine.baseline import Baseline, fit_baseline
 from engine.frames import History
+from engine.replenishment import replenishment_dates
 
 DAY = pd.Timedelta(days=1)
 BTYD_HORIZONS = (30, 90, 365)
@@ -118,6 +119,53 @@ def _event_features(history: History, index: pd.Index) -> pd.DataFrame:
     return feats
 
 
+def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
+    """The customer's next refill of a category the shop's buyers re-buy on a cycle.
+
+    Refills are a large, well-timed share of orders in shops with consumables: how soon the next one is
+    due, and how far past their usual cycle the customer already is (3x means the habit probably ended).
+    """
+    if history.frames.lines.empty:
+        return pd.DataFrame(index=index)
+    due = replenishment_dates(history, level="category")
+    if due.empty:
+        return pd.DataFrame(index=index)
+    elapsed = (history.cutoff - due["last_purchase_at"]) / DAY
+    due = due.assign(ratio=elapsed / due["cycle_days"]).sort_values("due_in_days", kind="stable")
+    soonest = due.groupby("customer_id", sort=True).first()
+    return pd.DataFrame(
+        {
+            "refill_due_days": soonest["due_in_days"],
+            "refill_cycle_ratio": soonest["ratio"],
+            "refill_items": due.groupby("customer_id", sort=True).size().astype(float),
+        }
+    ).reindex(index)
+
+
+def _shop_rate(history: History, start: pd.Timestamp, days: int) -> float:
+    """Share of the buyers known at `start` who bought in [start, start + days); NaN before any data."""
+    orders = history.orders
+    known = orders.loc[orders["ordered_at"] < start, "customer_id"].unique()
+    if len(known) == 0:
+        return float("nan")
+    window = orders["ordered_at"].ge(start) & orders["ordered_at"].lt(start + days * DAY)
+    return float(np.isin(known, orders.loc[window, "customer_id"].unique()).mean())
+
+
+def _shop_features(history: History) -> dict[str, float]:
+    """Shop-wide repeat rates: the last 30 days, and the coming 30 / 90 days one year earlier.
+
+    The same season last year tells the model how busy the window it predicts usually is (a January
+    after a December peak), which a per-customer history and the calendar alone cannot.
+    """
+    cutoff, year = history.cutoff, 365 * DAY
+    return {
+        "shop_rate_prev_30": _shop_rate(history, cutoff - 30 * DAY, 30),
+        "shop_rate_ly_30": _shop_rate(history, cutoff - year, 30),
+        "shop_rate_ly_90": _shop_rate(history, cutoff - year, 90),
+    }
+
+
 def _customer_features(history: History, index: pd.Index) -> pd.DataFrame:
     customers = history.frames.customers.set_index("customer_id")["created_at"]
     created = customers.reindex(index)
@@ -146,7 +194,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "received_90", "opened_90", "clicked_90", "bounced", "unsubscribed", "received_total",
     "open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "account_age_days",
     "frequency", "T_days", "btyd_p_alive", *(f"btyd_exp_{h}" for h in BTYD_HORIZONS), "gg_order_value",
-    "season_sin", "season_cos",
+    "season_sin", "season_cos", "refill_due_days", "refill_cycle_ratio", "refill_items",
+    "shop_rate_prev_30", "shop_rate_ly_30", "shop_rate_ly_90",
 )  # fmt: skip
 
 
@@ -163,10 +212,13 @@ def build_features(history: History, baseline: Baseline | None = None) -> pd.Dat
         _line_features(history, index),
         _event_features(history, index),
         _customer_features(history, index),
+        _replenishment_features(history, index),
         _btyd_features(baseline, index),
     ]
     feats = pd.concat(parts, axis=1)
     # The cutoff's time of year: rolling cutoffs span seasons, so the model can learn the shop's cycle.
     day_of_year = 2 * np.pi * history.cutoff.day_of_year / 365.25
     feats["season_sin"], feats["season_cos"] = np.sin(day_of_year), np.cos(day_of_year)
+    for name, value in _shop_features(history).items():
+        feats[name] = value
     return feats.reindex(columns=list(FEATURE_COLUMNS)).astype("float64")

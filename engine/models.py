@@ -172,6 +172,7 @@ def _stack(
         frames.append(snap.features)
         labels.append(y.to_numpy())
     X, y_all = pd.concat(frames), np.concatenate(labels)
+
     if len(X) > max_rows:
         keep = _buckets(X.index, 1000) < int(1000 * max_rows / len(X))
         X, y_all = X[keep], y_all[keep]
