@@ -361,6 +361,13 @@ class Simulator:
     state: Any
     credentials: dict[str, str]
     base_path: str = ""
+    # What an operator puts in `base_url` is the vendor's documented base URL, which for most
+    # vendors ends in `base_path` but for Shopify is the shop's root (the client adds the version).
+    config_path: str | None = None
+
+    def base_url(self, server: SimulatorServer) -> str:
+        """The `base_url` a connector is configured with to reach this simulator."""
+        return server.url + (self.base_path if self.config_path is None else self.config_path)
 
     def serve(self, port: int = 0) -> SimulatorServer:
         """Start serving on 127.0.0.1 (a free port when 0); the caller stops the returned server."""

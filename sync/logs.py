@@ -243,4 +243,7 @@ def configure_logging(level: str = "INFO", json_lines: bool | None = None) -> No
         old.close()
     root.addHandler(handler)
     root.setLevel(numeric)
+    # httpx logs every request at INFO; espd's own http_request events already count them.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)

@@ -75,4 +75,5 @@ def build(
             "app_secret": APP_SECRET,
         },
         base_path=f"/admin/api/{SCHEMA_VERSION}",
+        config_path="",
     )

@@ -134,7 +134,7 @@ def demo(
             simulator = simulators.build(vendor, data, limits=Limits(scale=limit_scale))
             server = simulator.serve()
             stack.callback(server.stop)
-            served[vendor] = (simulator, server.url + simulator.base_path)
+            served[vendor] = (simulator, simulator.base_url(server))
         config = read_config(write_demo_config(state_dir.resolve(), served))
         console.print(f"simulators up; running one cycle with {config.store_url} ...")
         report = run_one_cycle(config)
