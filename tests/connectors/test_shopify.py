@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from connectors.base import ConnectorSettings, FieldSpec, FieldType, Page
 from connectors.records import FieldUpdate, Order, Profile
 from connectors.shopify import ShopifyConnector, documents
 from simulators import shopify, shops
-from simulators.harness import Limits, Simulator, SimulatorServer
+from simulators.harness import Limits, LoggedRequest, Simulator, SimulatorServer
 from simulators.shopify.state import LineRecord, OrderRecord
 from tests.connectors.adapters.shopify import mutation_fields
 from tests.simulators.test_shopify_support import AS_OF, cid, gid, make_shop
@@ -50,8 +51,15 @@ class Served:
         )
         return ShopifyConnector(settings, **kw)
 
+    def entries(self) -> list[LoggedRequest]:
+        """The request log once the last answer is logged (the server logs just after replying)."""
+        deadline = time.monotonic() + 2
+        while self.sim.log.in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.sim.log.entries()
+
     def mutations(self) -> list[str]:
-        return [name for entry in self.sim.log.entries() for name in mutation_fields(entry)]
+        return [name for entry in self.entries() for name in mutation_fields(entry)]
 
 
 @pytest.fixture
@@ -138,7 +146,7 @@ def test_orders_bring_every_line_drop_test_orders_and_keep_guest_emails(served: 
     assert (first.total, first.discount_total, first.discount_code) == (287.5, 1.25, "TEN")
     assert first.lines[0].unit_price == 12.5 and first.lines[0].discount == 0.25
     assert first.lines[0].category == "coffee" and first.customer_vendor_id == gid(2)
-    lines_calls = [e for e in served.sim.log.entries() if b"OrderLines" in (e.body or b"")]
+    lines_calls = [e for e in served.entries() if b"OrderLines" in (e.body or b"")]
     assert len(lines_calls) == 1  # 10 on the page, 13 more in one order(id:) call
 
 
@@ -255,9 +263,7 @@ def test_push_types_values_packs_customers_and_isolates_rejected_ones(served: Se
     assert state.metafield_value(gid(4), "espd", "espd_next_order") == "2026-12-24"
     assert state.metafield_value(gid(4), "espd", "espd_vip") == "true"
     assert state.metafield_value(gid(3), "espd", "espd_segment") is None
-    sets = [
-        json.loads(e.body or b"{}") for e in served.sim.log.entries() if b"MetafieldsSet" in (e.body or b"")
-    ]
+    sets = [json.loads(e.body or b"{}") for e in served.entries() if b"MetafieldsSet" in (e.body or b"")]
     assert all(len(s["variables"]["metafields"]) <= 25 for s in sets)
     owners = {len({m["ownerId"] for m in s["variables"]["metafields"]}) for s in sets}
     assert max(owners) == 5  # 5 fields each: 5 customers per call
