@@ -153,21 +153,14 @@ class SimulatorMiddleware:
                 body_chunks.append(message.get("body", b""))
             return message
 
-        async def logging_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder[0] = message["status"]
-            await send(message)
+        logged = [False]
 
-        try:
-            injected = self._injected_fault(scope)
-            delay = self.faults.slow_seconds + self.faults.take_hang()
-            if delay:
-                await asyncio.sleep(delay)
-            if injected is not None:
-                await injected(scope, logging_receive, logging_send)
-            else:
-                await self.app(scope, logging_receive, logging_send)
-        finally:
+        def record() -> None:
+            """Log the request once, before its last byte leaves: a client that reads the log right
+            after its response must find the request there."""
+            if logged[0]:
+                return
+            logged[0] = True
             self.log.leave(
                 LoggedRequest(
                     method=scope["method"],
@@ -180,6 +173,25 @@ class SimulatorMiddleware:
                     body=b"".join(body_chunks) if self.log.keep_bodies else None,
                 )
             )
+
+        async def logging_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
+            await send(message)
+
+        try:
+            injected = self._injected_fault(scope)
+            delay = self.faults.slow_seconds + self.faults.take_hang()
+            if delay:
+                await asyncio.sleep(delay)
+            if injected is not None:
+                await injected(scope, logging_receive, logging_send)
+            else:
+                await self.app(scope, logging_receive, logging_send)
+        finally:
+            record()
 
     def _injected_fault(self, scope: Scope) -> Response | None:
         path = scope["path"]
