@@ -8,9 +8,10 @@ default 120), `marketing_list_ids` (lists whose members count as subscribed; def
 `currency` (Brevo orders carry none; default EUR), `push_concurrency` (PUTs in
 flight, default 16). Credentials: `api_key`.
 
-Not pulled: per-contact `campaignStats` (one contacts-bucket request per contact, so a full pass
-over 100k contacts would take ~3 h of the whole budget) and marketing events, which Brevo only
-offers as webhooks or recipient exports without timestamps.
+Stream `campaign_stats` (opt-in: list it in `streams`): per-contact campaignStats costs one
+contacts-bucket request per contact, so each run reads only `campaign_stats_contacts` (default 200)
+recently modified contacts; a full pass over 100k contacts would take ~3 h of the whole budget.
+Marketing events with timestamps for everyone come only from webhooks, which espd does not serve.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from connectors.base import CheckResult, Connector, ConnectorSettings, EventSink
 from connectors.brevo.api import CONTACTS, OTHER, build_client, get_json
 from connectors.brevo.incremental import StreamContext
 from connectors.brevo.push import AttributeTarget
+from connectors.brevo.stats import CampaignStatsStream
 from connectors.brevo.streams import CONTACTS_MAX_LIMIT, ContactsStream, OrdersStream
 from connectors.http import ApiError, AuthFailed
 
-STREAMS = ("contacts", "orders")
+STREAMS = ("contacts", "orders", "campaign_stats")
 
 
 class BrevoConnector(Connector):
@@ -92,6 +94,9 @@ class BrevoConnector(Connector):
                 marketing_lists=frozenset(int(i) for i in options.get("marketing_list_ids") or ()),
             ),
             "orders": OrdersStream(self.ctx, currency=str(options.get("currency", "EUR"))),
+            "campaign_stats": CampaignStatsStream(
+                self.ctx, max_contacts=int(options.get("campaign_stats_contacts", 200))
+            ),
         }
         return [built[name] for name in STREAMS if name in self.settings.streams]
 

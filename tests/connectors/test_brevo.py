@@ -398,3 +398,24 @@ def test_concurrent_puts_stay_within_the_documented_contacts_rate() -> None:
         assert len(arrivals) == 26  # attributes list + create + one PUT per update
     finally:
         server.stop()
+
+
+def test_campaign_stats_reads_a_bounded_number_of_contacts_as_events(brevo: Brevo) -> None:
+    now = datetime.now(UTC)
+    brevo.state.add_email_event(1, 1, "received", now - timedelta(days=2))
+    brevo.state.add_email_event(1, 1, "opened", now - timedelta(days=1))
+    brevo.state.add_email_event(1, 1, "clicked", now - timedelta(hours=20), "https://shop.example/p/9")
+    brevo.state.add_email_event(1, 1, "unsubscribed", now - timedelta(hours=19))
+    pages = _read(_connector(brevo, streams=["campaign_stats"], campaign_stats_contacts=6), None, now)
+    events = [e for page in pages for e in page.records]
+    kinds = sorted(e.kind.value for e in events if e.customer_vendor_id == "1")
+    assert kinds == ["clicked", "opened", "received", "unsubscribed"]
+    clicked = next(e for e in events if e.kind.value == "clicked")
+    assert clicked.url == "https://shop.example/p/9" and clicked.campaign_id == "1"
+    stats_calls = [e for e in brevo.sim.log.entries() if e.path.endswith("/campaignStats")]
+    assert len(stats_calls) == 6 and all("startDate" in e.query for e in stats_calls)
+    assert set(pages[-1].checkpoint) == {"watermark"}
+
+    resumed = {"run": {"t_start": wire_time(now), "pending": ["1"]}}
+    again = _read(_connector(brevo, streams=["campaign_stats"]), resumed, now)
+    assert len(again[0].records) == 4 and len(_queries(brevo)) == 1  # no new listing when resuming
