@@ -51,10 +51,11 @@ def discount_sensitivity(
 ) -> pd.DataFrame:
     """One row per customer who ordered or opened a campaign before the cutoff.
 
-    `campaigns` (campaign_id, discount_offer) says which campaigns carried an offer; without it only
-    the order-share evidence is used.
+    `campaigns` (campaign_id, discount_offer) says which campaigns carried an offer; it defaults to
+    the history's own campaigns frame. Without any campaigns only the order-share evidence is used.
     """
     cfg = config or DiscountConfig()
+    campaigns = history.frames.campaigns if campaigns is None else campaigns
     orders = history.orders
     require_columns(orders, ["customer_id", "ordered_at", "discount"], "orders")
     per_order = _order_share(orders)
@@ -69,11 +70,11 @@ def _order_share(orders: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"n_orders": by.size().astype(float), "n_discount_orders": by["discounted"].sum()})
 
 
-def _responses(history: History, campaigns: pd.DataFrame | None, cfg: DiscountConfig) -> pd.DataFrame:
+def _responses(history: History, campaigns: pd.DataFrame, cfg: DiscountConfig) -> pd.DataFrame:
     """Opened campaigns per customer, split by offer, and how many were followed by an order."""
     columns = ["n_offers_opened", "n_offers_converted", "n_plain_opened", "n_plain_converted"]
     events = history.frames.events
-    if campaigns is None or events.empty:
+    if campaigns.empty or events.empty:
         return pd.DataFrame(columns=columns, dtype=float)
     require_columns(campaigns, ["campaign_id", "discount_offer"], "campaigns")
     opens = (

@@ -12,7 +12,10 @@ events (email engagement; optional, may be empty)
     customer_id str, kind str (received / opened / clicked / bounced / unsubscribed / ...),
     occurred_at datetime64[UTC], campaign_id str
 customers (profiles; optional, may be empty)
-    customer_id str, created_at datetime64[UTC] (NaT when unknown)
+    customer_id str, created_at datetime64[UTC] (NaT when unknown),
+    timezone str (IANA name such as "Europe/Berlin"; <NA> when unknown or not a valid zone)
+campaigns (email sends; optional, may be empty)
+    campaign_id str (unique), sent_at datetime64[UTC], discount_offer bool (the send carried an offer)
 
 Why one cut function: features and labels must never see the future. `history_at` returns a `History`
 whose frames hold only rows strictly before its cutoff; every feature and label builder takes a
@@ -26,14 +29,17 @@ A missing required column raises `FrameError` naming the frame and the column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 ORDER_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "discount")
 LINE_COLUMNS = ("order_id", "customer_id", "product_id", "category", "quantity", "price", "discount")
 EVENT_COLUMNS = ("customer_id", "kind", "occurred_at", "campaign_id")
-CUSTOMER_COLUMNS = ("customer_id", "created_at")
+CUSTOMER_COLUMNS = ("customer_id", "created_at", "timezone")
+CAMPAIGN_COLUMNS = ("campaign_id", "sent_at", "discount_offer")
 
 
 class FrameError(ValueError):
@@ -54,14 +60,25 @@ class ValidationReport:
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped.items())) or "no rows dropped"
 
 
+def _empty_campaigns() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "campaign_id": pd.Series(dtype="string"),
+            "sent_at": pd.Series(dtype="datetime64[ns, UTC]"),
+            "discount_offer": pd.Series(dtype="bool"),
+        }
+    )
+
+
 @dataclass(frozen=True)
 class ShopFrames:
-    """The four validated frames of one shop."""
+    """The validated frames of one shop (campaigns are optional and default to none)."""
 
     orders: pd.DataFrame
     lines: pd.DataFrame
     events: pd.DataFrame
     customers: pd.DataFrame
+    campaigns: pd.DataFrame = field(default_factory=_empty_campaigns)
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ def history_at(frames: ShopFrames, cutoff: object) -> History:
             lines=frames.lines[frames.lines["ordered_at"] < ts],
             events=frames.events[frames.events["occurred_at"] < ts],
             customers=frames.customers[~(frames.customers["created_at"] >= ts)],
+            campaigns=frames.campaigns[frames.campaigns["sent_at"] < ts],
         ),
         cutoff=ts,
     )
@@ -178,17 +196,62 @@ def validate_events(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame
     return _keep(df, ok, "events: missing customer, kind or time", report)
 
 
+@cache
+def _is_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _timezones(raw: pd.DataFrame, report: ValidationReport) -> pd.Series:
+    """IANA zone names; an unknown zone becomes <NA> (and is counted), the profile itself is kept."""
+    if "timezone" not in raw:
+        return pd.Series(pd.NA, index=raw.index, dtype="string")
+    zones = _ids(raw["timezone"])
+    bad = zones.map(_is_timezone, na_action="ignore").eq(False)
+    report.count("customers: unknown timezone (kept the profile, timezone unknown)", int(bad.sum()))
+    return zones.mask(bad)
+
+
 def validate_customers(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
-    """Profiles keyed by customer_id; created_at may be unknown (NaT)."""
+    """Profiles keyed by customer_id; created_at and timezone may be unknown (NaT / <NA>)."""
     _require(raw, "customers", ("customer_id",))
     df = pd.DataFrame(
         {
             "customer_id": _ids(raw["customer_id"]),
             "created_at": _utc(raw["created_at"] if "created_at" in raw else pd.Series(pd.NaT, raw.index)),
+            "timezone": _timezones(raw, report),
         }
     )
     df = _keep(df, df["customer_id"].notna(), "customers: missing customer_id", report)
     return df.drop_duplicates("customer_id").reset_index(drop=True)
+
+
+def _flags(series: pd.Series) -> pd.Series:
+    """Booleans from bools, 0/1 or true/false text; anything else is <NA>."""
+    text = series.astype("string").str.strip().str.lower()
+    return text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}).astype(
+        "boolean"
+    )
+
+
+def validate_campaigns(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
+    """Email sends with their time and whether they carried an offer; unusable rows are dropped."""
+    _require(raw, "campaigns", CAMPAIGN_COLUMNS[:2])
+    df = pd.DataFrame(
+        {
+            "campaign_id": _ids(raw["campaign_id"]),
+            "sent_at": _utc(raw["sent_at"]),
+            "discount_offer": _flags(raw["discount_offer"]) if "discount_offer" in raw else False,
+        }
+    )
+    ok = df["campaign_id"].notna() & df["sent_at"].notna()
+    df = _keep(df, ok, "campaigns: missing campaign_id or unparseable sent_at", report)
+    df = _keep(df, df["discount_offer"].notna(), "campaigns: discount_offer not true/false", report)
+    df = _keep(df, ~df["campaign_id"].duplicated(), "campaigns: duplicate campaign_id", report)
+    return df.astype({"discount_offer": "bool"})
 
 
 def make_frames(
@@ -196,11 +259,15 @@ def make_frames(
     lines: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
     customers: pd.DataFrame | None = None,
+    campaigns: pd.DataFrame | None = None,
 ) -> tuple[ShopFrames, ValidationReport]:
     """Validate raw frames into `ShopFrames`; absent optional frames become empty typed frames."""
     report = ValidationReport()
     valid_orders = validate_orders(orders, report)
-    return _assemble(valid_orders, lines, events, customers, report), report
+    frames = _assemble(valid_orders, lines, events, customers, report)
+    if campaigns is None:
+        return frames, report
+    return replace(frames, campaigns=validate_campaigns(campaigns, report)), report
 
 
 def _assemble(

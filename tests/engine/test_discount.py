@@ -82,7 +82,7 @@ def test_missing_campaign_column_is_named() -> None:
 def test_small_shop_score_correlates_with_true_sensitivity() -> None:
     shop, truth = generate_with_truth("small", seed=7, as_of=AS_OF.to_pydatetime())
     history = history_at(shop_frames(shop), AS_OF)
-    out = discount_sensitivity(history, shop.frames().campaigns).set_index("customer_id")
+    out = discount_sensitivity(history).set_index("customer_id")  # campaigns come with the frames
     true = truth.people.set_index(truth.people["person_id"].astype(str))["discount_sensitivity"]
     both = out["model_kind"] == "orders_and_response"
     assert spearmanr(out["discount_score"], true.reindex(out.index))[0] >= 0.4

@@ -44,8 +44,13 @@ def shop_frames(shop: ShopData) -> ShopFrames:
             }
         ),
         customers=pd.DataFrame(
-            {"customer_id": raw.people["person_id"].astype(str), "created_at": raw.people["created_at"]}
+            {
+                "customer_id": raw.people["person_id"].astype(str),
+                "created_at": raw.people["created_at"],
+                "timezone": raw.people["timezone"],
+            }
         ),
+        campaigns=raw.campaigns[["campaign_id", "sent_at", "discount_offer"]],
     )
     if report.dropped:
         raise AssertionError(f"the synthetic shop has malformed rows: {report.summary()}")
