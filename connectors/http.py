@@ -120,7 +120,8 @@ class WindowLimiter(_PausableLimiter):
 
     A request counts from the moment it is sent until `seconds` after its response arrived: the
     vendor counts arrivals, which happen somewhere in between, so this never earns a 429 however
-    latency varies, and at full load it costs one round trip per window of throughput.
+    latency varies, and at full load it costs one round trip per window of throughput. Requests
+    still in flight are counted apart, so a slow response can never drop out of the window early.
     """
 
     def __init__(self, windows: Mapping[str, Sequence[Window]], scale: float = 1.0) -> None:
@@ -129,7 +130,8 @@ class WindowLimiter(_PausableLimiter):
             key: tuple(Window(max(1, int(w.requests * scale)), w.seconds) for w in ws)
             for key, ws in windows.items()
         }
-        self._times: dict[tuple[str, int], list[float]] = {}  # sorted per (key, window)
+        self._done: dict[tuple[str, int], list[float]] = {}  # completion times, sorted
+        self._running: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -139,30 +141,31 @@ class WindowLimiter(_PausableLimiter):
         if windows is None:
             raise KeyError(f"no rate limit configured for {key!r}")
         async with self._lock:
-            while (delay := self._delay(key, windows)) > 0:
+            while (delay := self._delay(key, windows)) is not None:
                 await asyncio.sleep(delay)
-            sent = time.monotonic()
-            for i in range(len(windows)):
-                bisect.insort(self._times[(key, i)], sent)
+            self._running[key] = self._running.get(key, 0) + 1
         try:
             yield
         finally:
+            self._running[key] -= 1
             done = time.monotonic()
             for i in range(len(windows)):
-                times = self._times[(key, i)]
-                index = bisect.bisect_left(times, sent)
-                if index < len(times) and times[index] == sent:
-                    del times[index]
-                bisect.insort(times, done)
+                bisect.insort(self._done.setdefault((key, i), []), done)
 
-    def _delay(self, key: str, windows: Sequence[Window]) -> float:
+    def _delay(self, key: str, windows: Sequence[Window]) -> float | None:
+        """Seconds to wait before another request may start (None: now). While the window is full
+        of requests still running, wait a little and look again: their completions decide."""
         now = time.monotonic()
-        delay = 0.0
+        running = self._running.get(key, 0)
+        delay: float | None = None
         for i, window in enumerate(windows):
-            times = self._times.setdefault((key, i), [])
-            del times[: bisect.bisect_right(times, now - window.seconds)]
-            if len(times) >= window.requests:
-                delay = max(delay, times[len(times) - window.requests] + window.seconds - now + 0.001)
+            done = self._done.setdefault((key, i), [])
+            del done[: bisect.bisect_right(done, now - window.seconds)]
+            excess = len(done) + running - window.requests + 1
+            if excess <= 0:
+                continue
+            wait = done[excess - 1] + window.seconds - now + 0.001 if excess <= len(done) else 0.01
+            delay = max(delay or 0.0, wait)
         return delay
 
 
