@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from engine.baseline import Baseline, fit_baseline
+from engine.engagement import engagement_features
 from engine.frames import History
 from engine.replenishment import replenishment_dates
 
 DAY = pd.Timedelta(days=1)
 BTYD_HORIZONS = (30, 90, 365)
-ENGAGEMENT_WINDOW_DAYS = 90
+EVENT_RATES = ("open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "last10_open_share")
 
 
 def _days_before(cutoff: pd.Timestamp, times: pd.Series) -> pd.Series:
@@ -91,32 +92,20 @@ def _line_features(history: History, index: pd.Index) -> pd.DataFrame:
 
 
 def _event_features(history: History, index: pd.Index) -> pd.DataFrame:
-    events, cutoff = history.frames.events, history.cutoff
-    if events.empty:
+    """Email engagement, from the one owner of engagement features (`engine.engagement`).
+
+    Counts are of distinct campaigns (an open includes a click); buyers who never received mail get
+    zero counts and unknown (NaN) rates and recencies.
+    """
+    if history.frames.events.empty:
         return pd.DataFrame(index=index)
-    age = _days_before(cutoff, events["occurred_at"])
-    recent = age <= ENGAGEMENT_WINDOW_DAYS
-    kinds = ("received", "opened", "clicked")
-    counts = (
-        pd.DataFrame(
-            {f"{k}_90": (events["kind"].eq(k) & recent).astype(float) for k in kinds}
-            | {"bounced": events["kind"].eq("bounced").astype(float)}
-            | {"unsubscribed": events["kind"].eq("unsubscribed").astype(float)}
-            | {"received_total": events["kind"].eq("received").astype(float)}
-        )
-        .groupby(events["customer_id"])
-        .sum()
+    feats = engagement_features(history).reindex(index)
+    feats = feats.rename(
+        columns={"days_since_opened": "days_since_open", "days_since_clicked": "days_since_click"}
     )
-    counts["unsubscribed"] = counts["unsubscribed"].clip(upper=1.0)
-    received = counts["received_90"].where(counts["received_90"] > 0)
-    counts["open_rate_90"] = counts["opened_90"] / received
-    counts["click_rate_90"] = counts["clicked_90"] / received
-    for kind, name in (("opened", "days_since_open"), ("clicked", "days_since_click")):
-        counts[name] = age[events["kind"].eq(kind)].groupby(events["customer_id"]).min()
-    feats = counts.reindex(index)
-    filled = [c for c in feats.columns if not c.startswith("days_since") and "rate" not in c]
-    feats[filled] = feats[filled].fillna(0.0)
-    return feats
+    counts = ["received_90", "opened_90", "clicked_90", "received_365", "bounced", "unsubscribed"]
+    feats[counts] = feats[counts].fillna(0.0)
+    return feats[[*counts, *EVENT_RATES]]
 
 
 def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
@@ -191,8 +180,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "monetary_last", "discount_amount_share", "orders_30", "orders_90", "orders_365", "discount_share",
     "weekend", "hour_sin", "hour_cos", "spend_trend", "ipt_mean", "ipt_std", "ipt_last", "recency_over_ipt",
     "n_categories", "n_products", "items_per_order", "top_category_share",
-    "received_90", "opened_90", "clicked_90", "bounced", "unsubscribed", "received_total",
-    "open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "account_age_days",
+    "received_90", "opened_90", "clicked_90", "received_365", "bounced", "unsubscribed", *EVENT_RATES,
+    "account_age_days",
     "frequency", "T_days", "btyd_p_alive", *(f"btyd_exp_{h}" for h in BTYD_HORIZONS), "gg_order_value",
     "season_sin", "season_cos", "refill_due_days", "refill_cycle_ratio", "refill_items",
     "shop_rate_prev_30", "shop_rate_ly_30", "shop_rate_ly_90",

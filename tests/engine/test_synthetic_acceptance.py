@@ -2,8 +2,9 @@
 
 The issue asks for ROC AUC within 0.02 of the oracle and ECE <= 0.03. What espd reaches today is
 asserted here with a small margin so a regression fails: purchase (30 days) AUC gap 0.035 and
-ECE 0.035, active (90 days) AUC gap 0.040 and ECE 0.022 (`bench/engine_quality.py --no-cdnow`
-prints the same table). The remaining gap is reported, not hidden: see the engine handover notes.
+ECE 0.029, active (90 days) AUC gap 0.040 and ECE 0.019 (`bench/engine_quality.py --no-cdnow`
+prints the same table). ECE meets 0.03; the AUC gap (target 0.02) does not yet, and is asserted as
+reached rather than hidden.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.support.shop_frames import shop_frames
 
 AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
 # (name, horizon, max AUC gap to the oracle, max ECE): reached values plus about 0.005 of margin.
-TARGETS = (("purchase", 30, 0.040, 0.040), ("active", 90, 0.045, 0.030))
+TARGETS = (("purchase", 30, 0.040, 0.035), ("active", 90, 0.045, 0.030))
 
 
 @pytest.fixture(scope="module")
