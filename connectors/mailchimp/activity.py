@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
-
-from connectors.base import Checkpoint, Page, PullStream, SkippedRecord
-from connectors.mailchimp.api import StreamContext, collect, iso, offset_pages, parse_time, skip_reason
+from connectors.base import Checkpoint, Page, PullStream
+from connectors.mailchimp.api import StreamContext, collect, convert, iso, offset_pages, parse_time
 from connectors.mailchimp.members import member_vendor_id
 from connectors.records import EngagementEvent, EventKind
 
@@ -97,8 +96,16 @@ class EmailActivityStream(PullStream):
                 since, offset = None, 0
             params = {"fields": EMAIL_FIELDS} | ({"since": since} if since else {})
             path = f"reports/{cid}/email-activity"
+            previous: set[str] = set()  # overlapping pages repeat rows: emit each event once
             async for items, next_offset in offset_pages(self.ctx, path, "emails", params, offset):
-                records, skipped = self._parse(campaign, items, with_received=since is None)
+                events, skipped = convert(
+                    self.name,
+                    items,
+                    partial(entry_events, self.ctx.source, campaign, with_received=since is None),
+                    "email_id",
+                )
+                records = list({e.vendor_id: e for e in events if e.vendor_id not in previous}.values())
+                previous = {e.vendor_id for e in events}
                 if next_offset is None:
                     marks[cid] = iso(t_end)
                     position = None
@@ -122,17 +129,3 @@ class EmailActivityStream(PullStream):
             params["list_id"] = self.ctx.list_id
         found = await collect(self.ctx.client, "campaigns", "campaigns", **params)
         return [c for c in found if c.get("id")]
-
-    def _parse(
-        self, campaign: dict[str, Any], items: list[dict[str, Any]], *, with_received: bool
-    ) -> tuple[list[EngagementEvent], list[SkippedRecord]]:
-        records: dict[str, EngagementEvent] = {}
-        skipped: list[SkippedRecord] = []
-        for entry in items:
-            try:
-                events = entry_events(self.ctx.source, campaign, entry, with_received)
-            except ValidationError as exc:
-                skipped.append(SkippedRecord(self.name, entry.get("email_id"), skip_reason(exc)))
-                continue
-            records.update({e.vendor_id: e for e in events})
-        return list(records.values()), skipped

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
 
-from connectors.base import ConnectorSettings, EventSink
+from connectors.base import ConnectorSettings, EventSink, SkippedRecord
 from connectors.http import ConcurrencyLimiter, HttpClient, Outcome, RetryPolicy, Verdict
 from connectors.limits import MAILCHIMP_DEFAULT_CONNECTIONS, MAILCHIMP_MAX_CONNECTIONS
 
 KEY_PATTERN = re.compile(r"^[0-9a-f]{32}-([a-z]+[0-9]+)$")
+R = TypeVar("R")
 LIMIT_KEY = "mailchimp"
 MAX_PAGE = 1000
 THROTTLE_START_SECONDS = 1.0
@@ -122,6 +124,8 @@ class ThrottleLimiter(ConcurrencyLimiter):
                 self._streak = 0
             return
         self.throttled += 1
+        if time.monotonic() < self._resume_at:
+            return  # sent before the current pause began: the same episode, do not escalate
         told = _retry_after(response)
         backoff = min(THROTTLE_CAP_SECONDS, THROTTLE_START_SECONDS * 2**self._streak)
         self._streak += 1
@@ -222,6 +226,29 @@ async def collect(client: HttpClient, path: str, key: str, **params: Any) -> lis
         items.extend(page)
         if len(page) < MAX_PAGE or len(items) >= int(body.get("total_items") or 0):
             return items
+
+
+async def audience_ids(client: HttpClient, list_id: str | None) -> list[str]:
+    """The configured audience, or every audience of the account."""
+    if list_id:
+        return [list_id]
+    lists = await collect(client, "lists", "lists", fields="lists.id,total_items")
+    return [str(item["id"]) for item in lists if item.get("id")]
+
+
+def convert(
+    stream: str, items: Iterable[dict[str, Any]], build: Callable[[dict[str, Any]], R | list[R]], id_key: str
+) -> tuple[list[R], list[SkippedRecord]]:
+    """Canonical records of a page; a vendor record that does not validate is skipped, not fatal."""
+    records: list[R] = []
+    skipped: list[SkippedRecord] = []
+    for item in items:
+        try:
+            built = build(item)
+            records.extend(built if isinstance(built, list) else [built])
+        except ValidationError as exc:
+            skipped.append(SkippedRecord(stream, item.get(id_key), skip_reason(exc)))
+    return records, skipped
 
 
 def iso(moment: datetime) -> str:

@@ -18,19 +18,18 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
-
-from pydantic import ValidationError
 
 from connectors.base import Checkpoint, Page, PullStream, SkippedRecord
 from connectors.mailchimp.api import (
     StreamContext,
-    collect,
+    audience_ids,
+    convert,
     get_json,
     iso,
     offset_pages,
     parse_time,
-    skip_reason,
 )
 from connectors.records import Consent, Profile
 
@@ -110,22 +109,20 @@ def split(window: Window, items: Sequence[dict[str, Any]], total: int, page_size
     part is fetched again and split again if it still does not fit.
     """
     low, high = window.low, window.before
-    points = [low]
+    points: list[datetime] = []
     times = [parse_time(i.get("last_changed")) for i in items]
     known = [t for t in times if t is not None]
     target = int(page_size * FILL)
     if len(known) == len(times) and known == sorted(known) and len(known) > target:
-        edge = known[target].replace(microsecond=0)
-        if low + SECOND < edge < high - SECOND:
-            points.append(edge)
+        points.append(known[target].replace(microsecond=0))
+    start = max([low, *points])
     parts = min(MAX_PARTS, max(2, math.ceil(max(total - target, 1) / target)))
-    start = points[-1]
     step = (high - start) / parts
     points += [(start + step * i).replace(microsecond=0) for i in range(1, parts)]
-    points.append(high)
-    cuts = sorted(set(points))
-    windows = [Window(window.since, cuts[1])]
-    windows += [Window(a - SECOND, b) for a, b in itertools.pairwise(cuts[1:])]
+    # A cut c makes (since, c) and (c - 1 s, before): both must be narrower than the window.
+    inner = sorted({p for p in points if low + 2 * SECOND <= p <= high - SECOND}) or [low + 2 * SECOND]
+    windows = [Window(window.since, inner[0])]
+    windows += [Window(a - SECOND, b) for a, b in itertools.pairwise([*inner, high])]
     return windows
 
 
@@ -139,7 +136,7 @@ class MembersStream(PullStream):
     async def read(self, checkpoint: Checkpoint | None, sync_started_at: datetime) -> AsyncIterator[Page]:
         t_end = self.ctx.t_end(sync_started_at)
         cursors: dict[str, str] = dict((checkpoint or {}).get("lists") or {})
-        for list_id in await self._list_ids():
+        for list_id in await audience_ids(self.ctx.client, self.ctx.list_id):
             cursor = parse_time(cursors.get(list_id))
             since = cursor - self.ctx.lookback - SECOND if cursor else None
             if since is not None and since >= t_end:
@@ -154,12 +151,6 @@ class MembersStream(PullStream):
             if not emitted:
                 cursors[list_id] = iso(t_end)
                 yield Page([], {"lists": dict(cursors)})
-
-    async def _list_ids(self) -> list[str]:
-        if self.ctx.list_id:
-            return [self.ctx.list_id]
-        lists = await collect(self.ctx.client, "lists", "lists", fields="lists.id,total_items")
-        return [str(item["id"]) for item in lists if item.get("id")]
 
     @staticmethod
     def _params(window: Window) -> dict[str, Any]:
@@ -219,16 +210,7 @@ class MembersStream(PullStream):
         self, list_id: str, items: list[dict[str, Any]], previous: set[tuple[str, str]]
     ) -> tuple[list[Profile], list[SkippedRecord], set[tuple[str, str]]]:
         """Records of one window, minus those the previous window already gave (same id and time)."""
-        records: list[Profile] = []
-        skipped: list[SkippedRecord] = []
-        keys: set[tuple[str, str]] = set()
-        for item in items:
-            key = (str(item.get("id")), str(item.get("last_changed")))
-            keys.add(key)
-            if key in previous:
-                continue
-            try:
-                records.append(to_profile(self.ctx.source, list_id, item))
-            except ValidationError as exc:
-                skipped.append(SkippedRecord(self.name, item.get("id"), skip_reason(exc)))
+        keys = {(str(i.get("id")), str(i.get("last_changed"))) for i in items}
+        fresh = [i for i in items if (str(i.get("id")), str(i.get("last_changed"))) not in previous]
+        records, skipped = convert(self.name, fresh, partial(to_profile, self.ctx.source, list_id), "id")
         return records, skipped, keys

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
-
-from connectors.base import Checkpoint, Page, PullStream, SkippedRecord
-from connectors.mailchimp.api import StreamContext, collect, iso, offset_pages, parse_time, skip_reason
+from connectors.base import Checkpoint, Page, PullStream
+from connectors.mailchimp.api import StreamContext, collect, convert, iso, offset_pages, parse_time
 from connectors.records import Order, OrderLine
 
 ORDER_FIELDS = ",".join(
@@ -88,7 +87,9 @@ class OrdersStream(PullStream):
             ):
                 fresh = [i for i in items if str(i.get("id")) not in previous and _changed(i, threshold)]
                 previous = {str(i.get("id")) for i in items}
-                records, skipped = self._parse(store_id, fresh)
+                records, skipped = convert(
+                    self.name, fresh, partial(to_order, self.ctx.source, store_id), "id"
+                )
                 if next_offset is None:
                     marks[store_id] = iso(t_end)
                 position = None if next_offset is None else {"store": store_id, "offset": next_offset}
@@ -99,16 +100,6 @@ class OrdersStream(PullStream):
             self.ctx.client, "ecommerce/stores", "stores", fields="stores.id,stores.list_id,total_items"
         )
         return [str(s["id"]) for s in stores if s.get("id") and self.ctx.list_id in (None, s.get("list_id"))]
-
-    def _parse(self, store_id: str, items: list[dict[str, Any]]) -> tuple[list[Order], list[SkippedRecord]]:
-        records: list[Order] = []
-        skipped: list[SkippedRecord] = []
-        for item in items:
-            try:
-                records.append(to_order(self.ctx.source, store_id, item))
-            except ValidationError as exc:
-                skipped.append(SkippedRecord(self.name, item.get("id"), skip_reason(exc)))
-        return records, skipped
 
 
 def _changed(item: dict[str, Any], threshold: datetime | None) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from connectors.base import EnsureReport, FieldSpec, PushTarget, RecordResult
 from connectors.http import HttpClient, RecordRejected, RetryableError
-from connectors.mailchimp.api import LIMIT_KEY, MAX_PAGE, MEMBER_GONE, collect, get_json
+from connectors.mailchimp.api import LIMIT_KEY, MAX_PAGE, MEMBER_GONE, audience_ids, get_json
 from connectors.mailchimp.batches import BatchRunner, Operation
 from connectors.mailchimp.fields import TAG_PREFIX, assign_tags, check_room, merge_type, render
 from connectors.records import FieldUpdate
@@ -65,12 +65,6 @@ class MergeFieldTarget(PushTarget):
         self.batches = batches
         self._fields: dict[str, AudienceFields] = {}
 
-    async def _list_ids(self) -> list[str]:
-        if self.list_id:
-            return [self.list_id]
-        lists = await collect(self.client, "lists", "lists", fields="lists.id,total_items")
-        return [str(item["id"]) for item in lists if item.get("id")]
-
     async def _audience_fields(self, list_id: str, refresh: bool = False) -> AudienceFields:
         if refresh or list_id not in self._fields:
             body = await get_json(self.client, f"lists/{list_id}/merge-fields", count=MAX_PAGE)
@@ -86,7 +80,7 @@ class MergeFieldTarget(PushTarget):
 
     async def list_fields(self) -> dict[str, str]:
         found: dict[str, str] = {}
-        for list_id in await self._list_ids():
+        for list_id in await audience_ids(self.client, self.list_id):
             fields = await self._audience_fields(list_id, refresh=True)
             found.update({name: kind for name, (_tag, kind) in fields.espd.items()})
         return found
@@ -94,7 +88,7 @@ class MergeFieldTarget(PushTarget):
     async def ensure_fields(self, specs: Sequence[FieldSpec]) -> EnsureReport:
         """Check every audience has room first, then create what is missing (never retype)."""
         plans: dict[str, dict[str, str]] = {}
-        for list_id in await self._list_ids():
+        for list_id in await audience_ids(self.client, self.list_id):
             fields = await self._audience_fields(list_id, refresh=True)
             missing = [s.name for s in specs if s.name not in fields.espd]
             plans[list_id] = assign_tags(missing, fields.tags)
