@@ -23,8 +23,9 @@ from simulators.shops import generate_with_truth
 from tests.support.shop_frames import shop_frames
 
 AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
-# (name, horizon, max AUC gap to the oracle, max ECE): reached values plus about 0.005 of margin.
-TARGETS = (("purchase", 30, 0.040, 0.035), ("active", 90, 0.045, 0.030))
+# (name, horizon, max AUC gap to the oracle, max ECE): the AUC gap as reached plus about 0.005 of
+# margin; ECE at the acceptance target 0.03.
+TARGETS = (("purchase", 30, 0.040, 0.030), ("active", 90, 0.045, 0.030))
 
 
 @pytest.fixture(scope="module")
