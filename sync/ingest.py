@@ -9,12 +9,13 @@ statements whatever the page size.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from connectors.base import Page
@@ -72,42 +73,49 @@ def _profile_ids_by_email(
     wanted = sorted(attributes)
     if not wanted:
         return {}
-    table = tables.Profile.__table__
-    insert = dialect_insert(session)
-    for start in range(0, len(wanted), 500):
-        rows = [
-            {"email": e, "updated_at": now, **{k: attributes[e].get(k) for k in PROFILE_ATTRIBUTES}}
-            for e in wanted[start : start + 500]
-        ]
-        statement = insert(table).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=["email"],
-            set_={k: func.coalesce(table.c[k], statement.excluded[k]) for k in PROFILE_ATTRIBUTES},
-        )
-        session.execute(statement)
+    statement = _profile_upsert(session.get_bind().dialect.name)
+    rows = [
+        {"email": e, "updated_at": now, **{k: attributes[e].get(k) for k in PROFILE_ATTRIBUTES}}
+        for e in wanted
+    ]
+    session.execute(statement, rows)
+    columns = (
+        tables.Profile.__table__.c
+    )  # Core columns: an ORM-attribute select costs more than the query itself
     found: dict[str, int] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        rows = session.execute(
-            select(tables.Profile.email, tables.Profile.id).where(tables.Profile.email.in_(chunk))
-        )
+        rows = session.execute(select(columns.email, columns.id).where(columns.email.in_(chunk)))
         found.update({email: pid for email, pid in rows})
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def _profile_upsert(dialect: str) -> Any:
+    """Insert customers by email, filling only what their row lacks (built once per backend)."""
+    table = tables.Profile.__table__
+    statement = dialect_insert(dialect)(table)
+    return statement.on_conflict_do_update(
+        index_elements=["email"],
+        set_={k: func.coalesce(table.c[k], statement.excluded[k]) for k in PROFILE_ATTRIBUTES},
+    )
+
+
 def _profile_ids_by_identity(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    if not keys:
-        return {}
+    """Profile ids by (source, vendor id), one `vendor_id IN (...)` per source (a page has one source)."""
+    by_source: dict[str, list[str]] = {}
+    for source, vendor_id in sorted(set(keys)):
+        by_source.setdefault(source, []).append(vendor_id)
+    columns = tables.Identity.__table__.c
     found: dict[tuple[str, str], int] = {}
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        rows = session.execute(
-            select(tables.Identity.source, tables.Identity.vendor_id, tables.Identity.profile_id).where(
-                tuple_(tables.Identity.source, tables.Identity.vendor_id).in_(chunk)
+    for source, vendor_ids in by_source.items():
+        for start in range(0, len(vendor_ids), 500):
+            rows = session.execute(
+                select(columns.vendor_id, columns.profile_id).where(
+                    columns.source == source, columns.vendor_id.in_(vendor_ids[start : start + 500])
+                )
             )
-        )
-        found.update({(source, vid): pid for source, vid, pid in rows if pid is not None})
+            found.update({(source, vid): pid for vid, pid in rows if pid is not None})
     return found
 
 

@@ -1,0 +1,163 @@
+"""Pull throughput into the SQLite store with the simulators' rate limits switched off.
+
+    .venv/bin/python bench/pull_throughput.py [--people 10000] [--seed 7]
+
+Every stream of the four connectors is pulled from empty through `sync.pull.pull_stream` (HTTP,
+parse, validate, identity resolution, upsert), one stream at a time so each has the machine to
+itself and its rate is its own. The pages are kept and then replayed through `sync.ingest.write_page`
+into a second, empty store: that is the store's share of the cost (ingest alone), and the difference
+is HTTP + parsing. The simulators run in this process (threads), so `per_cpu_s` (records per CPU
+second of client + simulator) says what the code costs on a box other jobs are loading.
+Goals (issue 10): >= 20,000 profiles/s and >= 50,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchlib import emit, served_simulators
+
+from connectors.base import Checkpoint, Page, PullStream
+from simulators import shops
+from simulators.harness import Limits
+from sync.ingest import IngestPolicy
+from sync.pull import _store_page, pull_stream
+from sync.store import migrate, open_engine
+from sync.wiring import build_connector
+
+KINDS = {
+    "profiles": "profiles",
+    "members": "profiles",
+    "contacts": "profiles",
+    "customers": "profiles",
+    "events": "events",
+    "email_activity": "events",
+    "orders": "orders",
+}
+GOALS = {"profiles": 20_000, "events": 50_000}
+
+
+class Recorded(PullStream):
+    """A stream that keeps every page it passes on, to replay them into the store alone."""
+
+    def __init__(self, inner: PullStream, pages: list[Page]) -> None:
+        self.inner, self.pages = inner, pages
+        self.name = inner.name  # type: ignore[misc]
+
+    async def read(self, checkpoint: Checkpoint | None, sync_started_at: datetime) -> AsyncIterator[Page]:
+        async for page in self.inner.read(checkpoint, sync_started_at):
+            self.pages.append(page)
+            yield page
+
+
+def _store(url: str) -> Any:
+    engine = open_engine(url)
+    migrate(engine)
+    return engine
+
+
+async def pull_everything(config: Any, policy: IngestPolicy) -> list[dict[str, Any]]:
+    """Pull each stream alone; return per-stream rows with the recorded pages."""
+    engine = _store(config.store_url)
+    rows = []
+    for name, settings in config.connectors.items():
+        if not settings.enabled:
+            continue
+        async with build_connector(name, settings) as connector:
+            for stream in connector.streams():
+                pages: list[Page] = []
+                started, cpu = time.perf_counter(), time.process_time()
+                report = await pull_stream(connector, Recorded(stream, pages), engine, policy, policy.now)
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+                if report.error:
+                    raise RuntimeError(f"{name}.{stream.name} failed: {report.error}")
+                rows.append(
+                    {
+                        "stream": f"{name}.{stream.name}",
+                        "kind": KINDS[stream.name],
+                        "records": report.pulled,
+                        "seconds": seconds,
+                        "cpu_seconds": cpu,
+                        "pages": pages,
+                    }
+                )
+    engine.dispose()
+    return rows
+
+
+def ingest_alone(rows: list[dict[str, Any]], url: str, policy: IngestPolicy) -> None:
+    """Replay the recorded pages into an empty store, timing each stream's writes."""
+    engine = _store(url)
+    for row in rows:
+        connector, stream = row["stream"].split(".", 1)
+        started = time.perf_counter()
+        for page in row.pop("pages"):
+            _store_page(engine, connector, stream, page, policy)
+        row["ingest_seconds"] = time.perf_counter() - started
+    engine.dispose()
+
+
+def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for kind in ("profiles", "events", "orders"):
+        chosen = [r for r in rows if r["kind"] == kind]
+        records = sum(r["records"] for r in chosen)
+        pull_s = sum(r["seconds"] for r in chosen)
+        cpu_s = sum(r["cpu_seconds"] for r in chosen)
+        ingest_s = sum(r["ingest_seconds"] for r in chosen)
+        result[kind] = {
+            "records": records,
+            "per_s": round(records / pull_s) if pull_s else None,
+            "per_cpu_s": round(records / cpu_s) if cpu_s else None,
+            "ingest_only_per_s": round(records / ingest_s) if ingest_s else None,
+            "goal_per_s": GOALS.get(kind),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000, help="synthetic shop size")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    shop = shops.generate(args.people, seed=args.seed)
+    policy = IngestPolicy(raw_retention=timedelta(days=30), now=datetime.now(UTC))
+    with tempfile.TemporaryDirectory(prefix="espd-bench-pull-") as tmp:
+        with served_simulators(shop, Path(tmp), Limits(enabled=False)) as (config, _):
+            rows = asyncio.run(pull_everything(config, policy))
+        ingest_alone(rows, f"sqlite:///{tmp}/ingest_only.db", policy)
+    by_kind = rates(rows)
+    streams = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+    met = all(by_kind[k]["per_s"] >= goal for k, goal in GOALS.items())
+    summary = [
+        f"{r['stream']:>26}: {r['records']:>8} records  {r['records'] / r['seconds']:>9,.0f}/s pulled"
+        f"  {r['records'] / r['ingest_seconds']:>9,.0f}/s ingest alone"
+        for r in rows
+    ]
+    summary += [
+        f"{kind}: {v['per_s']:,}/s end to end ({v['per_cpu_s']:,}/CPU-s), "
+        f"{v['ingest_only_per_s']:,}/s ingest alone (goal {v['goal_per_s']})"
+        for kind, v in by_kind.items()
+    ]
+    emit(
+        "pull_throughput",
+        {
+            "people": args.people,
+            "goals_met": met,
+            **by_kind,
+            "streams": streams,
+            "command": f"bench/pull_throughput.py --people {args.people} --seed {args.seed}",
+        },
+        summary,
+    )
+
+
+if __name__ == "__main__":
+    main()
