@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,8 @@ from connectors.records import Consent, Profile
 SECOND = timedelta(seconds=1)
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # before Mailchimp existed: the lower bound of a first pull
 FILL = 0.8  # target share of a page per split window, so most windows fit on the first try
-MAX_PARTS = 64
+LOOKAHEAD = 4  # windows fetched ahead of the one to emit, per connection
+MAX_PARTS = 4096  # cheap: parts are only queued, at most `parallel` are in flight
 MEMBER_FIELDS = ",".join(
     f"members.{f}"
     for f in (
@@ -183,28 +183,61 @@ class MembersStream(PullStream):
     async def _windows(
         self, list_id: str, whole: Window
     ) -> AsyncIterator[tuple[Window, list[Profile], list[SkippedRecord]]]:
-        """Leaf windows in time order with their parsed records; fetches run ahead concurrently."""
-        queue: deque[Window] = deque([whole])
-        tasks: dict[Window, asyncio.Task[tuple[list[dict[str, Any]], int]]] = {}
+        """Leaf windows in time order with their parsed records."""
         previous: set[tuple[str, str]] = set()
+        async for window, items in self._leaves(list_id, whole):
+            records, skipped, previous = self._parse(list_id, items, previous)
+            yield window, records, skipped
+
+    async def _leaves(
+        self, list_id: str, whole: Window
+    ) -> AsyncIterator[tuple[Window, list[dict[str, Any]]]]:
+        """Raw items of each window that fits a page, in time order.
+
+        Up to `parallel` fetches run at once over the next few windows; a window that overflows is
+        split where it stands as soon as its answer arrives, so its parts start at once too.
+        """
+        queue: list[Window] = [whole]  # time order; the head is the next to emit
+        done: dict[Window, tuple[list[dict[str, Any]], int]] = {}
+        running: dict[asyncio.Task[tuple[list[dict[str, Any]], int]], Window] = {}
         try:
             while queue:
-                for window in list(queue)[: self.parallel]:
-                    if window not in tasks:
-                        tasks[window] = asyncio.create_task(self._fetch(list_id, window))
-                head = queue.popleft()
-                items, total = await tasks.pop(head)
-                if total > self.ctx.page_size:
-                    if head.before - head.low <= 2 * SECOND:
+                while queue and queue[0] in done:
+                    head = queue.pop(0)
+                    items, total = done.pop(head)
+                    if total > self.ctx.page_size:  # one second holds more than a page
                         items = await self._one_second(list_id, head)
+                    yield head, items
+                if not queue:
+                    return
+                self._start(list_id, queue, done, running)
+                finished, _pending = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    window = running.pop(task)
+                    items, total = task.result()
+                    if total > self.ctx.page_size and window.before - window.low > 2 * SECOND:
+                        at = queue.index(window)
+                        queue[at : at + 1] = split(window, items, total, self.ctx.page_size)
                     else:
-                        queue.extendleft(reversed(split(head, items, total, self.ctx.page_size)))
-                        continue
-                records, skipped, previous = self._parse(list_id, items, previous)
-                yield head, records, skipped
+                        done[window] = (items, total)
         finally:
-            for task in tasks.values():
+            for task in running:
                 task.cancel()
+
+    def _start(
+        self,
+        list_id: str,
+        queue: list[Window],
+        done: dict[Window, Any],
+        running: dict[asyncio.Task[tuple[list[dict[str, Any]], int]], Window],
+    ) -> None:
+        """Fill the free connections with the earliest windows not fetched yet (bounded lookahead)."""
+        busy = set(running.values())
+        for window in queue[: self.parallel * LOOKAHEAD]:
+            if len(running) >= self.parallel:
+                return
+            if window not in done and window not in busy:
+                running[asyncio.create_task(self._fetch(list_id, window))] = window
 
     def _parse(
         self, list_id: str, items: list[dict[str, Any]], previous: set[tuple[str, str]]

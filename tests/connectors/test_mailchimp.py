@@ -202,7 +202,7 @@ def test_split_windows_are_contiguous_whole_seconds_covering_the_window() -> Non
         assert right.since == left.before - timedelta(seconds=1)  # since is exclusive: no gap
         assert left.before.microsecond == 0
     assert parts[0].before == since + timedelta(minutes=80)  # the first cut follows the data
-    assert 2 <= len(parts) <= 64
+    assert 2 <= len(parts) <= 16
 
 
 def test_the_run_upper_bound_is_never_after_the_sync_start_nor_in_the_future(run: Running) -> None:
