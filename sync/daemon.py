@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
 from sync.config import Config, ConfigError, ShopifyConfig, load_config
+from sync.dashboard import create_app, next_run_of
 from sync.health import HealthServer, HealthState
 from sync.logs import log_event, register_secrets_in, run_context
 from sync.metrics import Metrics
@@ -185,6 +186,11 @@ class Daemon:
             token=token,
         ).start()
         self._add_webhooks(server)
+        if server_config.dashboard:
+            server.mount(
+                "/dashboard",
+                create_app(self.engine, lambda: self.config, next_run_of(self.scheduler, "cycle")),
+            )
         log_event(log, "serving", url=server.url)
         (install_signals or install_default_signals)(self)
         interval = min(self.notifier.watchdog_interval() or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)

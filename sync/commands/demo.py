@@ -25,6 +25,7 @@ from simulators.harness import Limits, Simulator
 from sync import tables
 from sync.commands.common import read_config
 from sync.commands.cycle import EXIT_CYCLE_FAILED, print_report, run_one_cycle
+from sync.dashboard.serve import serve_dashboard
 from sync.logs import configure_logging
 from sync.store import open_engine
 
@@ -122,6 +123,12 @@ def demo(
     limit_scale: Annotated[
         float, typer.Option(help="multiply the vendors' documented rate limits (1 = as documented)")
     ] = 1.0,
+    serve: Annotated[
+        bool, typer.Option(help="after the cycle, serve the dashboard on 127.0.0.1 until Ctrl-C")
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="dashboard port with --serve (0: any free one)")
+    ] = 8787,
 ) -> None:
     """Run one real cycle against built-in simulators of Shopify, Klaviyo, Mailchimp and Brevo."""
     configure_logging("WARNING")
@@ -141,6 +148,10 @@ def demo(
     print_report(report)
     console.print(_examples(config.store_url, 5))
     console.print(f"config: {state_dir / 'demo.yaml'}   status: espd status {state_dir / 'demo.yaml'}")
+    if serve:
+        serve_dashboard(
+            config, "127.0.0.1", port, lambda url: print(f"dashboard: {url}  (Ctrl-C to stop)", flush=True)
+        )
     if not report.ok:
         raise typer.Exit(EXIT_CYCLE_FAILED)
 
