@@ -23,6 +23,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
@@ -173,7 +175,9 @@ def test_each_page_in_chromium_shows_the_stores_figures_and_fetches_nothing_from
         )
     browser.find_element(By.ID, "key").send_keys(str(score.profile_id))
     browser.find_element(By.CSS_SELECTOR, "form#lookup button").click()
-    assert browser.current_url.endswith(f"/dashboard/customer/{score.profile_id}")
+    WebDriverWait(browser, 10).until(
+        expected_conditions.url_matches(rf"/dashboard/customer/{score.profile_id}$")
+    )
     customer = _visit(browser, browser.current_url, "customer")
     value = browser.find_element(By.CSS_SELECTOR, 'tr[data-field="espd_churn_risk"] td.value').text
     assert float(value) == round(score.value_num, 4)
