@@ -1,0 +1,130 @@
+"""Pull and push against each simulator at its documented limits, as a fraction of the ceiling.
+
+    .venv/bin/python bench/limits_efficiency.py               # short run (~1-2 min in all)
+    .venv/bin/python bench/limits_efficiency.py --seconds 60  # sized for about a minute per direction
+    .venv/bin/python bench/limits_efficiency.py --vendors brevo shopify
+
+Built on the connector engineers' per-vendor scripts (bench/<vendor>_throughput.py): each runs in
+its own process with sizes chosen here, and its JSON line is read back and put in one table of
+fractions of the ceilings in ../shared/notes/README.md (each script documents its ceiling formula).
+Goals (issue 10): >= 90 % of the ceiling, 0 rejected (429 / THROTTLED) requests in steady state.
+The vendor scripts count rejections over the whole run, first 5 s included, so a 0 here is a 0 in
+steady state; a non-zero count is an upper bound on the steady-state one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchlib import ROOT, emit
+
+# Script arguments for the short run and for --seconds 60 (sizes that keep each direction busy for
+# about a minute at the documented limits: Brevo pushes 10/s, Klaviyo pulls 75,000 profiles in its
+# first steady window, Shopify Plus restores 1,000 points/s, Mailchimp pages take --latency each).
+SIZES = {
+    "klaviyo": {
+        "short": ["--profiles", "20000", "--customers", "1000", "--push", "20000"],
+        "full": ["--profiles", "75000", "--customers", "5000", "--push", "150000"],
+    },
+    "mailchimp": {
+        "short": ["--members", "10000", "--push", "60", "--batch", "300"],
+        "full": ["--members", "120000", "--push", "600", "--batch", "3000"],
+    },
+    "brevo": {
+        "short": ["--contacts", "20000", "--push", "50"],
+        "full": ["--contacts", "300000", "--push", "600"],
+    },
+    "shopify": {
+        "short": ["--people", "3000", "--push", "1000"],
+        "full": ["--people", "12000", "--push", "6000"],
+    },
+}
+GOAL_FRACTION = 0.9
+
+
+def run_vendor(vendor: str, full: bool) -> dict[str, Any]:
+    arguments = SIZES[vendor]["full" if full else "short"]
+    command = [sys.executable, str(ROOT / "bench" / f"{vendor}_throughput.py"), *arguments]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:], "command": " ".join(command[1:])}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    raw = json.loads(lines[-1])
+    return {
+        **normalize(vendor, raw),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "command": "bench/" + " ".join([f"{vendor}_throughput.py", *arguments]),
+        "raw": raw,
+    }
+
+
+def normalize(vendor: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The fractions and rejection counts under one set of names, whatever each script calls them."""
+    if vendor == "klaviyo":
+        pulls = {"profiles": raw["profiles_fraction_of_ceiling"], "events": raw["events_fraction_of_ceiling"]}
+        pushes = {"bulk_import": raw["push_fraction_of_ceiling"]}
+        rejected = raw["throttled_429"]
+    elif vendor == "mailchimp":
+        pulls = {"members": raw["pull_fraction"]}
+        pushes = {"patch": raw["patch_fraction"], "batches": raw["batch_fraction"]}
+        rejected = raw["throttled_responses"]
+    elif vendor == "brevo":
+        pulls = {"contacts": raw["pull_fraction_of_ceiling"]}
+        pushes = {"attribute_put": raw["push_fraction_of_ceiling"]}
+        rejected = raw["rate_limited_429"]
+    else:
+        pulls = {
+            "customers": raw["pull_fraction"],
+            "customers_bucket_adjusted": raw["pull_fraction_bucket_adjusted"],
+        }
+        pushes = {"metafields_set": raw["push_fraction"]}
+        rejected = raw["throttled"] + raw["http_429"]
+    return {"pull_fraction": pulls, "push_fraction": pushes, "rejected": rejected}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=0, help="60: the full one-minute run per direction")
+    parser.add_argument("--vendors", nargs="+", default=list(SIZES), choices=list(SIZES))
+    args = parser.parse_args()
+    results = {vendor: run_vendor(vendor, args.seconds >= 60) for vendor in args.vendors}
+    summary = []
+    for vendor, r in results.items():
+        if "error" in r:
+            summary.append(f"{vendor:>9}: FAILED {r['error']}")
+            continue
+        fractions = {**r["pull_fraction"], **r["push_fraction"]}
+        summary.append(
+            f"{vendor:>9}: "
+            + "  ".join(f"{k} {v:.0%}" for k, v in fractions.items())
+            + f"  rejected {r['rejected']}  ({r['wall_s']} s)"
+        )
+    misses = sorted(
+        f"{vendor}.{name}"
+        for vendor, r in results.items()
+        if "error" not in r
+        for name, value in {**r["pull_fraction"], **r["push_fraction"]}.items()
+        if value < GOAL_FRACTION
+    )
+    summary.append(f"below {GOAL_FRACTION:.0%} of ceiling: {', '.join(misses) or 'none'}")
+    emit(
+        "limits_efficiency",
+        {
+            "full": args.seconds >= 60,
+            "vendors": results,
+            "below_goal": misses,
+            "rejected_total": sum(r.get("rejected", 0) for r in results.values()),
+            "command": "bench/limits_efficiency.py" + (f" --seconds {args.seconds}" if args.seconds else ""),
+        },
+        summary,
+    )
+
+
+if __name__ == "__main__":
+    main()
