@@ -8,6 +8,7 @@ timestamps must parse as ISO 8601 (a raw `+00:00` arrives as a space and fails),
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -107,8 +108,13 @@ def bool_param(query: dict[str, str], name: str) -> bool | None:
     return raw.lower() == "true"
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def iso(moment: datetime) -> str:
-    """Mailchimp's timestamp format: seconds resolution with an explicit +00:00 offset."""
+    """Mailchimp's timestamp format: seconds resolution with an explicit +00:00 offset.
+
+    Memoized (a pure function of an immutable value): rendering three timestamps per member was half
+    the CPU of a 1000-member page, and the server's single event loop serializes that CPU.
+    """
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 

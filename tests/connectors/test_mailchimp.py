@@ -427,3 +427,23 @@ def test_check_proves_the_key_and_names_what_fails(run: Running) -> None:
     assert not bad.ok and bad.missing_permissions == ("api_key",) and "auth" in bad.message.lower()
     missing = asyncio.run(check(run.connector(list_id="nolist1234")))
     assert not missing.ok and "audience" in missing.message
+
+
+def test_a_batch_refused_as_a_whole_is_bisected_until_the_good_operations_land(shop: ShopData) -> None:
+    running = Running(shop, batch_options=BatchOptions(phase_seconds=0.05, op_seconds=0.001))
+    try:
+        faults = running.sim.faults
+        faults.error_status, faults.error_burst, faults.error_path_prefix = 400, 2, "/3.0/batches"
+        connector = running.connector(batch_threshold=0)
+        connector._target.batches.settings = BatchSettings(first_poll_seconds=0.05)
+        updates = _updates(running, 4)
+        assert [ok for ok, _e in _push(connector, updates)] == [True] * 4
+        posts = [e for e in running.sim.log.entries() if e.path.endswith("/batches") and e.method == "POST"]
+        assert sorted(e.status for e in posts) == [200, 200, 200, 400, 400]
+        accepted = [e for e in posts if e.status == 200]
+        # 4 refused, then 2 + 2 of which one refused, then that one's 1 + 1
+        assert sorted(len(json.loads(e.body or b"{}")["operations"]) for e in accepted) == [1, 1, 2]
+        for update in updates:
+            assert ADAPTER.stored_values(running.sim, update.customer_vendor_id)["espd_segment"] == "vip"
+    finally:
+        running.server.stop()
