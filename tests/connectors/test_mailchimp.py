@@ -447,3 +447,20 @@ def test_a_batch_refused_as_a_whole_is_bisected_until_the_good_operations_land(s
             assert ADAPTER.stored_values(running.sim, update.customer_vendor_id)["espd_segment"] == "vip"
     finally:
         running.server.stop()
+
+
+def test_activity_resumes_mid_campaign_from_its_checkpoint_with_nothing_lost(run: Running) -> None:
+    full = {e.vendor_id for e in records(pull(run.connector(("email_activity",), page_size=20)))}
+
+    async def first_two_pages() -> list[Page]:
+        connector = run.connector(("email_activity",), page_size=20)
+        async with connector:
+            pages = connector.streams()[0].read(None, datetime.now(UTC))
+            taken = [await anext(pages), await anext(pages)]
+            await pages.aclose()
+            return taken
+
+    head = asyncio.run(first_two_pages())
+    assert head[-1].checkpoint["current"]["offset"] > 0, "the first campaign must span pages"
+    rest = records(pull(run.connector(("email_activity",), page_size=20), head[-1].checkpoint))
+    assert {e.vendor_id for e in records(head)} | {e.vendor_id for e in rest} == full
