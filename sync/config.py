@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from sync.output_checks import output_issues
 from sync.yaml_source import Path_, Position, SourceIssue, YamlDocument, dotted, load_yaml
 
 SECRET_FILE_SUFFIX = "_file"
@@ -225,6 +226,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     except ValidationError as exc:
         issues.extend(i for i in _pydantic_issues(exc, document) if i.key not in reported)
         raise ConfigError(sorted(issues, key=lambda i: (i.position.line, i.position.column))) from None
+    issues.extend(output_issues(config, document))
     if issues:
         raise ConfigError(issues)
     return config

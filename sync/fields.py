@@ -2,7 +2,8 @@
 
 Each row says what a marketer sees (name, type, unit, meaning, range, an example use) and which
 engine output fills it. A field is always set: a customer the engine could not score gets the
-field's explicit `unknown` value (the text "unknown" for text and categories, -1 for numbers), so
+field's explicit `unknown` value (the text "unknown" for text and categories, -1 for numbers, false
+for booleans, empty for dates), so
 "is not one of" segments in the ESPs behave. Every push also stamps `scored_at` and `model_version`.
 Vendors render the values their own way (connectors do that); names here are vendor-neutral.
 """
@@ -11,142 +12,60 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import FieldSpec, FieldType
 from connectors.records import FieldValue
+from sync.field_table import OUTPUTS, STAMPS, OutputField, rule_field
 
-UNKNOWN_TEXT = "unknown"
-UNKNOWN_NUMBER = -1
+if TYPE_CHECKING:
+    from sync.config import Config
 
-
-@dataclass(frozen=True, slots=True)
-class OutputField:
-    output: str  # engine output column that fills it
-    type: FieldType
-    description: str
-    how: str
-    range: str
-    example: FieldValue
-    use: str
-    unit: str = ""
-    allowed: tuple[str, ...] = ()
-
-    @property
-    def unknown(self) -> FieldValue:
-        if self.type in (FieldType.NUMBER, FieldType.INTEGER):
-            return UNKNOWN_NUMBER
-        if self.type is FieldType.DATE:
-            return None
-        return UNKNOWN_TEXT
-
-
-OUTPUTS: tuple[OutputField, ...] = (
-    OutputField(
-        "churn_risk",
-        FieldType.NUMBER,
-        "Probability that the customer will not order again within the churn horizon.",
-        "1 − calibrated P(order in the next 90 days), LightGBM on purchase history and engagement, "
-        "or BG/NBD when the shop is too small.",
-        "0 to 1 (-1: unknown)",
-        0.82,
-        "Win-back flow: churn_risk > 0.7 and clv_365 above the median.",
-    ),
-    OutputField(
-        "churn_band",
-        FieldType.CATEGORY,
-        "Churn risk in words.",
-        "low below 0.4, medium below 0.7, high from 0.7.",
-        "low, medium, high, unknown",
-        "high",
-        "Win-back flow entry: churn_band is high.",
-        allowed=("low", "medium", "high", UNKNOWN_TEXT),
-    ),
-    OutputField(
-        "p_purchase",
-        FieldType.NUMBER,
-        "Probability of at least one order in the next 30 days.",
-        "Calibrated LightGBM classifier (or BG/NBD), trained on rolling cutoffs of the shop's history.",
-        "0 to 1 (-1: unknown)",
-        0.35,
-        "Campaign targeting: send the new collection to p_purchase > 0.3.",
-    ),
-    OutputField(
-        "expected_orders",
-        FieldType.NUMBER,
-        "Expected number of orders in the next 30 days.",
-        "LightGBM Poisson model (or BG/NBD).",
-        "0 and up (-1: unknown)",
-        0.6,
-        "Frequency planning: fewer emails to expected_orders < 0.05.",
-    ),
-    OutputField(
-        "clv_365",
-        FieldType.NUMBER,
-        "Predicted spend over the next 365 days.",
-        "LightGBM spend model scaled to a year by the BG/NBD purchase curve, in the shop currency.",
-        "0 and up (-1: unknown)",
-        240.0,
-        "VIP segment: clv_365 in the top tier.",
-        unit="shop currency",
-    ),
-    OutputField(
-        "clv_tier",
-        FieldType.CATEGORY,
-        "Where the customer's predicted 365-day value ranks in the shop.",
-        "top 10 %, high next 20 %, medium next 30 %, low the rest.",
-        "top, high, medium, low, unknown",
-        "top",
-        "VIP flow: clv_tier is top.",
-        allowed=("top", "high", "medium", "low", UNKNOWN_TEXT),
-    ),
-    OutputField(
-        "next_order_date",
-        FieldType.DATE,
-        "Expected date of the next order.",
-        "Median wait under the purchase model's hazard, from the scoring date.",
-        "a date (empty: unknown)",
-        "2026-12-24",
-        "Reminder flow: trigger 3 days before next_order_date.",
-    ),
-)
-
-STAMPS: tuple[OutputField, ...] = (
-    OutputField(
-        "scored_at",
-        FieldType.DATE,
-        "When espd computed these values.",
-        "The date of the scoring run that produced the pushed values.",
-        "a date",
-        "2026-11-23",
-        "Check freshness: scored_at within the last week.",
-    ),
-    OutputField(
-        "model_version",
-        FieldType.TEXT,
-        "Which model produced the values.",
-        "The version of the promoted model, or the baseline's name.",
-        "text",
-        "2026-11-23.1",
-        "Audit which model a campaign used.",
-    ),
-)
-VOLATILE_STAMPS = ("scored_at",)
 BY_OUTPUT = {f.output: f for f in OUTPUTS + STAMPS}
+NUMERIC_TYPES = frozenset({FieldType.NUMBER, FieldType.INTEGER, FieldType.BOOLEAN})
+PROFILE_ATTRIBUTES = ("country", "timezone")
+_RULE_KINDS = {
+    FieldType.NUMBER: "number",
+    FieldType.INTEGER: "number",
+    FieldType.BOOLEAN: "bool",
+    FieldType.DATE: "text",
+    FieldType.TEXT: "text",
+    FieldType.CATEGORY: "text",
+}
 
 
-def chosen_outputs(outputs: Sequence[str] | None) -> list[OutputField]:
+def available_outputs(rules: Sequence[tuple[str, str]] = ()) -> list[OutputField]:
+    """The table's outputs followed by one boolean per user-defined segment (name, expression)."""
+    return [*OUTPUTS, *(rule_field(name, expression) for name, expression in rules)]
+
+
+def chosen_outputs(outputs: Sequence[str] | None, rules: Sequence[tuple[str, str]] = ()) -> list[OutputField]:
     """The outputs to push (all by default), in table order; unknown names are an error."""
+    available = available_outputs(rules)
     if outputs is None:
-        return list(OUTPUTS)
-    unknown = [name for name in outputs if name not in BY_OUTPUT]
+        return available
+    known = {f.output for f in available}
+    unknown = [name for name in outputs if name not in known]
     if unknown:
-        raise ValueError(
-            f"unknown output(s) {', '.join(unknown)}; known: {', '.join(f.output for f in OUTPUTS)}"
-        )
-    return [f for f in OUTPUTS if f.output in outputs]
+        raise ValueError(f"unknown output(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return [f for f in available if f.output in outputs]
+
+
+def outputs_for(config: Config, destination: str) -> list[OutputField]:
+    """What `config` sends to one destination: its own list, else `fields.outputs`, else everything."""
+    chosen = config.fields.destinations.get(destination, config.fields.outputs)
+    return chosen_outputs(chosen, rule_pairs(config))
+
+
+def rule_field_kinds() -> dict[str, str]:
+    """What a segment rule may refer to (outputs and profile attributes), with its kind for the checker."""
+    kinds = {f.output: _RULE_KINDS[f.type] for f in OUTPUTS}
+    return kinds | dict.fromkeys(PROFILE_ATTRIBUTES, "text")
+
+
+def rule_pairs(config: Config) -> list[tuple[str, str]]:
+    return [(rule.name, rule.when) for rule in config.segments.rules]
 
 
 def field_specs(prefix: str, outputs: Iterable[OutputField]) -> list[FieldSpec]:

@@ -9,22 +9,28 @@ are not purchases and are left out. Customer ids in the frames are the store's p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
 from engine.frames import ShopFrames, ValidationReport, make_frames
 from sync import tables
+from sync.fields import PROFILE_ATTRIBUTES
 
 ORDER_SOURCE_PRIORITY = ("shopify", "klaviyo", "mailchimp", "brevo")
 
 
-def load_frames(engine: Engine, source_types: Mapping[str, str]) -> tuple[ShopFrames, ValidationReport]:
+def load_frames(
+    engine: Engine, source_types: Mapping[str, str], sensitive: Collection[str] = ()
+) -> tuple[ShopFrames, ValidationReport]:
     """All customers' orders, lines, events and profiles, as validated engine frames.
 
     `source_types` maps each connector name to its type (klaviyo, shopify, ...), which sets which
-    source's orders count for a customer.
+    source's orders count for a customer. Profiles carry their time zone (for local send hours)
+    unless it is marked `sensitive`: a sensitive attribute never reaches the engine's frames, so no
+    model can use it as a feature.
     """
     orders = _read(
         engine,
@@ -78,11 +84,43 @@ def load_frames(engine: Engine, source_types: Mapping[str, str]) -> tuple[ShopFr
     events = events.assign(customer_id=events["profile_id"].astype("int64").astype(str)).drop(
         columns="profile_id"
     )
-    customers = _read(engine, select(tables.Profile.id, tables.Profile.created_at))
-    customers = pd.DataFrame(
-        {"customer_id": customers["id"].astype("int64").astype(str), "created_at": customers["created_at"]}
+    customers = _read(engine, select(tables.Profile.id, tables.Profile.created_at, tables.Profile.timezone))
+    customers = customers.assign(customer_id=customers["id"].astype("int64").astype(str))
+    frames, report = make_frames(orders, lines, events, customers[["customer_id", "created_at"]])
+    if "timezone" not in sensitive:
+        zones = customers.set_index("customer_id")["timezone"]
+        with_zone = frames.customers.assign(timezone=frames.customers["customer_id"].map(zones).to_numpy())
+        frames = replace(frames, customers=with_zone)
+    return frames, report
+
+
+def load_attributes(engine: Engine, names: Sequence[str]) -> pd.DataFrame:
+    """Profile attributes by name (index customer_id): a Profile column, else the first identity's property.
+
+    For rules and the segment audit only; the engine's frames never carry these (see `load_frames`).
+    """
+    columns = [c for c in PROFILE_ATTRIBUTES if c in names]
+    profiles = _read(engine, select(tables.Profile.id, *(getattr(tables.Profile, c) for c in columns)))
+    frame = profiles.assign(customer_id=profiles["id"].astype("int64").astype(str)).set_index("customer_id")
+    frame = frame.drop(columns="id")
+    extra = [n for n in names if n not in PROFILE_ATTRIBUTES]
+    if extra:
+        frame = frame.join(_identity_properties(engine, extra))
+    return frame.reindex(columns=list(names))
+
+
+def _identity_properties(engine: Engine, names: Sequence[str]) -> pd.DataFrame:
+    rows = _read(
+        engine,
+        select(tables.Identity.profile_id, tables.Identity.properties)
+        .where(tables.Identity.profile_id.is_not(None))
+        .order_by(tables.Identity.source),
     )
-    return make_frames(orders, lines, events, customers)
+    values = pd.json_normalize(rows["properties"].map(lambda p: p if isinstance(p, dict) else {}).tolist())
+    values = values.reindex(columns=list(names)).assign(
+        customer_id=rows["profile_id"].astype("int64").astype(str)
+    )
+    return values.groupby("customer_id").first()
 
 
 def _read(engine: Engine, statement: object) -> pd.DataFrame:

@@ -19,8 +19,10 @@ from sqlalchemy import Engine
 from connectors.base import Connector, EventSink
 from connectors.records import FieldValue
 from sync import tables
+from sync.audit import audit_run
 from sync.config import Config
-from sync.fields import VOLATILE_STAMPS, OutputField, chosen_outputs, field_specs, field_values
+from sync.field_table import VOLATILE_STAMPS, OutputField
+from sync.fields import field_specs, field_values, outputs_for
 from sync.ingest import IngestPolicy
 from sync.privacy import erasure_key
 from sync.pull import StreamReport, pull_all
@@ -103,7 +105,8 @@ async def run_cycle(
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
-        report.score = score_store(engine, types, config.engine, started)
+        report.score = score_store(engine, types, config.engine, started, config.segments)
+        audit_run(engine, report.run_id, report.score, config)
         report.durations["score"] = time.monotonic() - clock
         for message in report.score.messages:
             log.info("event=scoring_note message=%s", message)
@@ -131,7 +134,7 @@ async def _push_all(
         settings = config.connectors[connector.name]
         if not settings.push:
             continue
-        outputs = chosen_outputs(config.fields.destinations.get(connector.name, config.fields.outputs))
+        outputs = outputs_for(config, connector.name)
         specs = field_specs(config.fields.prefix, outputs)
 
         values_for = functools.partial(_values_for, config.fields.prefix, outputs, score, now.date())

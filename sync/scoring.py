@@ -1,9 +1,11 @@
-"""The score stage: frames from the store, the engine's scores, the scores table.
+"""The score stage: frames from the store, the engine's scores and segments, the scores table.
 
 Scores are computed as of the start of the current UTC day, from everything the store holds. They
-are recomputed only when that input changes: a fingerprint of the frames, the day and the engine
-settings names the score version, and a cycle whose fingerprint already has scores in the store
-reuses them. An unchanged shop therefore yields identical values, and the push ledger writes nothing.
+are recomputed only when that input changes: a fingerprint of the frames, the day, the engine
+settings and the segment settings names the score version, and a cycle whose fingerprint already has
+scores in the store reuses them. An unchanged shop therefore yields identical values, and the push
+ledger writes nothing. Micro-segment centroids are kept in the models table so the next retrain can
+match its clusters to them and keep their ids.
 """
 
 from __future__ import annotations
@@ -21,16 +23,35 @@ from sqlmodel import Session
 
 from engine.frames import ShopFrames, history_at
 from engine.models import TrainingConfig
+from engine.rules import compile_rule
 from engine.scoring import score_customers
 from sync import tables
-from sync.config import EngineConfig
-from sync.fields import OUTPUTS
-from sync.frames import load_frames
+from sync.config import EngineConfig, SegmentsConfig
+from sync.fields import NUMERIC_TYPES, OUTPUTS, PROFILE_ATTRIBUTES, available_outputs, rule_field_kinds
+from sync.frames import load_attributes, load_frames
+from sync.segments_stage import KIND_PREFIX, SegmentInputs, segment_outputs
 from sync.store import session_scope, upsert
 
 log = logging.getLogger("espd.scoring")
 PURCHASE_HORIZON_DAYS = 30
-TEXT_OUTPUTS = frozenset(f.output for f in OUTPUTS if f.type.value in ("text", "category", "date"))
+CENTROIDS_OUTPUT = "microsegments"
+# Outputs of engine.scoring.score_customers: their kinds and reasons come from its per-model columns.
+# Outputs stored in value_text (the others, booleans included, in value_num).
+TEXT_OUTPUTS = frozenset(f.output for f in OUTPUTS if f.type not in NUMERIC_TYPES)
+DIGEST_OUTPUT = "input_digest"
+_SCORE_COLUMNS = (
+    "profile_id",
+    "output",
+    "model_version",
+    "value_num",
+    "value_text",
+    "model_kind",
+    "reasons",
+    "scored_at",
+)
+_CORE = frozenset(
+    ("churn_risk", "churn_band", "p_purchase", "expected_orders", "clv_365", "clv_tier", "next_order_date")
+)
 
 
 @dataclass
@@ -43,50 +64,125 @@ class ScoreReport:
     scores: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def _fingerprint(frames: ShopFrames, cutoff: pd.Timestamp, settings: EngineConfig) -> str:
-    digest = hashlib.sha256()
-    for frame in (frames.orders, frames.lines, frames.events, frames.customers):
-        ordered = frame.sort_values(list(frame.columns)).reset_index(drop=True) if len(frame) else frame
-        digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
-    digest.update(cutoff.isoformat().encode())
+def _basis(cutoff: pd.Timestamp, settings: EngineConfig, segments: SegmentsConfig) -> str:
+    """Everything besides the data that the values depend on: the cutoff day and the settings."""
+    digest = hashlib.sha256(cutoff.isoformat().encode())
     digest.update(settings.model_dump_json().encode())
+    digest.update(segments.model_dump_json().encode())
     return digest.hexdigest()[:16]
 
 
-def _stored(engine: Engine, version: str) -> dict[int, dict[str, Any]]:
+def _fingerprint(frames: ShopFrames, basis: str) -> str:
+    digest = hashlib.sha256(basis.encode())
+    for frame in (frames.orders, frames.lines, frames.events, frames.customers):
+        ordered = frame.sort_values(list(frame.columns)).reset_index(drop=True) if len(frame) else frame
+        digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _numeric_outputs(segments: SegmentsConfig) -> frozenset[str]:
+    rules = [(r.name, r.when) for r in segments.rules]
+    return frozenset(f.output for f in available_outputs(rules) if f.type in NUMERIC_TYPES)
+
+
+def _stored(engine: Engine, version: str, numeric: frozenset[str]) -> dict[int, dict[str, Any]]:
     with Session(engine) as session:
         rows = session.execute(select(tables.Score).where(tables.Score.model_version == version)).scalars()
         scores: dict[int, dict[str, Any]] = {}
         for row in rows:
-            value = row.value_text if row.output in TEXT_OUTPUTS else row.value_num
+            value = row.value_num if row.output in numeric else row.value_text
             scores.setdefault(row.profile_id, {"model_kind": row.model_kind})[row.output] = value
         return scores
 
 
-def _persist(engine: Engine, version: str, frame: pd.DataFrame, now: datetime) -> None:
-    outputs = [f.output for f in OUTPUTS if f.output in frame.columns]
-    rows = []
-    for record in frame.to_dict("records"):
-        for output in outputs:
-            value = record[output]
-            text = output in TEXT_OUTPUTS
-            rows.append(
-                {
-                    "profile_id": int(record["customer_id"]),
-                    "output": output,
-                    "model_version": version,
-                    "value_num": None if text or pd.isna(value) else float(value),
-                    "value_text": str(value) if text and not pd.isna(value) else None,
-                    "model_kind": str(record.get(f"model_kind_{_model_of(output)}", record["model_kind"])),
-                    "reasons": list(record.get("reasons_churn") or [])
-                    if output.startswith("churn")
-                    else None,
-                    "scored_at": now,
-                }
-            )
-    with session_scope(engine) as session:
-        session.execute(delete(tables.Score).where(tables.Score.model_version != version))
-        upsert(session, tables.Score, rows)
+def _long_rows(
+    frame: pd.DataFrame, outputs: list[str], numeric: frozenset[str], version: str, now: datetime
+) -> pd.DataFrame:
+    """One scores-table row per customer and output with a value (missing ones read back as unknown)."""
+    parts = []
+    for output in outputs:
+        values = frame[output]
+        present = values.notna().to_numpy()
+        if not present.any():
+            continue
+        part = pd.DataFrame(
+            {
+                "profile_id": frame["customer_id"].astype("int64").to_numpy()[present],
+                "output": output,
+                "model_version": version,
+                "value_num": pd.to_numeric(values, errors="coerce")[present].to_numpy(dtype=float)
+                if output in numeric
+                else None,
+                "value_text": values[present].astype(str).to_numpy() if output not in numeric else None,
+                "model_kind": _kinds(frame, output)[present],
+                "reasons": _reasons(frame, output)[present],
+                "scored_at": now,
+            }
+        )
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_SCORE_COLUMNS)
+
+
+def _input_digests(frames: ShopFrames, attributes: pd.DataFrame, basis: str) -> pd.Series:
+    """Per customer, a digest of every input row that is theirs (order-independent), prefixed by `basis`.
+
+    `basis` names the cutoff day and the settings: a digest only matches across runs of the same day.
+    """
+    sums = []
+    for frame in (frames.orders, frames.lines, frames.events, frames.customers, attributes.reset_index()):
+        if len(frame):
+            hashes = pd.util.hash_pandas_object(frame, index=False).astype("uint64")
+            sums.append(hashes.groupby(frame["customer_id"].astype(str).to_numpy()).sum())
+    total = (
+        pd.concat(sums, axis=1).fillna(0).astype("uint64").sum(axis=1) if sums else pd.Series(dtype="uint64")
+    )
+    return basis + ":" + total.astype(str)
+
+
+def _carry_over(engine: Engine, rows: pd.DataFrame, version: str) -> tuple[pd.DataFrame, int]:
+    """Keep the previous values of every customer whose own inputs did not change since the last scoring.
+
+    Within one cutoff day a change to a few customers' data re-scores the shop (the models are retrained
+    on the new data), but only those customers' values are replaced: shop-wide side effects (ranks,
+    retraining noise, shop-level features) wait for the next day's full refresh, so the push writes
+    exactly the changed customers. Returns the rows to store and how many customers were carried.
+    """
+    previous = _read_rows(engine)
+    if previous.empty:
+        return rows, 0
+    old, new = _digests(previous), _digests(rows)
+    same = new.index[new.eq(old.reindex(new.index)).to_numpy()]
+    carried = previous[previous["profile_id"].isin(same)].assign(model_version=version)
+    kept = rows[~rows["profile_id"].isin(same)]
+    return pd.concat([kept, carried[kept.columns]], ignore_index=True), len(same)
+
+
+def _digests(rows: pd.DataFrame) -> pd.Series:
+    return rows.loc[rows["output"] == DIGEST_OUTPUT].set_index("profile_id")["value_text"]
+
+
+def _read_rows(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as connection:
+        result = connection.execute(select(*(getattr(tables.Score, c) for c in _SCORE_COLUMNS)))
+        return pd.DataFrame(result.fetchall(), columns=list(_SCORE_COLUMNS))
+
+
+def _kinds(frame: pd.DataFrame, output: str) -> Any:
+    column = KIND_PREFIX + output
+    if column not in frame:
+        column = f"model_kind_{_model_of(output)}" if output in _CORE else "model_kind"
+    default = "segments" if output not in _CORE else "unknown"
+    return frame.get(column, pd.Series(default, index=frame.index)).fillna(default).astype(str).to_numpy()
+
+
+def _reasons(frame: pd.DataFrame, output: str) -> Any:
+    column = {"churn": "reasons_churn", "purchase": "reasons_purchase"}.get(_model_of(output), "")
+    if output in _CORE and column in frame:
+        return frame[column].map(lambda r: list(r) if isinstance(r, (list, tuple)) else None).to_numpy()
+    text = frame.get("reason_" + output)
+    if text is None:
+        return pd.Series(None, index=frame.index, dtype=object).to_numpy()
+    return text.map(lambda r: [r] if isinstance(r, str) else None).to_numpy()
 
 
 def _model_of(output: str) -> str:
@@ -99,18 +195,67 @@ def _model_of(output: str) -> str:
     return "purchase"
 
 
+def _persist(engine: Engine, version: str, rows: pd.DataFrame) -> None:
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    with session_scope(engine) as session:
+        session.execute(delete(tables.Score).where(tables.Score.model_version != version))
+        for start in range(0, len(records), 5_000):
+            upsert(session, tables.Score, records[start : start + 5_000])
+
+
+def _previous_centroids(engine: Engine) -> pd.DataFrame | None:
+    with Session(engine) as session:
+        row = session.execute(
+            select(tables.Model)
+            .where(tables.Model.output == CENTROIDS_OUTPUT)
+            .order_by(tables.Model.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if row is None or not row.metrics or "centroids" not in row.metrics:
+        return None
+    centroids = pd.DataFrame(row.metrics["centroids"])
+    centroids.index = centroids.index.astype("int64")
+    centroids.index.name = "microsegment_id"
+    return centroids
+
+
+def _save_centroids(engine: Engine, version: str, centroids: pd.DataFrame, now: datetime) -> None:
+    """Keep the latest centroids only: the next run matches against them, older ones have no use."""
+    payload = {"centroids": {c: {str(i): float(v) for i, v in centroids[c].items()} for c in centroids}}
+    with session_scope(engine) as session:
+        session.execute(delete(tables.Model).where(tables.Model.output == CENTROIDS_OUTPUT))
+        session.add(
+            tables.Model(
+                output=CENTROIDS_OUTPUT,
+                version=version,
+                kind="kmeans",
+                features=list(centroids.columns),
+                metrics=payload,
+                promoted=True,
+                created_at=now,
+            )
+        )
+
+
 def score_store(
-    engine: Engine, source_types: Mapping[str, str], settings: EngineConfig, now: datetime | None = None
+    engine: Engine,
+    source_types: Mapping[str, str],
+    settings: EngineConfig,
+    now: datetime | None = None,
+    segments: SegmentsConfig | None = None,
 ) -> ScoreReport:
-    """Scores for every customer with orders; reuses the stored ones when nothing changed."""
+    """Scores and segments for every known customer; reuses the stored ones when nothing changed."""
     now = now or datetime.now(UTC)
+    segments = segments or SegmentsConfig()
     cutoff = pd.Timestamp(now).tz_convert("UTC").floor("D")
-    frames, validation = load_frames(engine, source_types)
-    version = _fingerprint(frames, cutoff, settings)
+    frames, validation = load_frames(engine, source_types, settings.sensitive_attributes)
+    basis = _basis(cutoff, settings, segments)
+    version = _fingerprint(frames, basis)
     report = ScoreReport(version)
+    numeric = _numeric_outputs(segments)
     if validation.dropped:
         report.messages.append(f"rows dropped before scoring: {validation.summary()}")
-    stored = _stored(engine, version)
+    stored = _stored(engine, version, numeric)
     if stored:
         report.reused, report.scores, report.scored = True, stored, len(stored)
         return report
@@ -125,8 +270,33 @@ def score_store(
         config=TrainingConfig(min_buyers=settings.min_buyers),
     )
     report.messages.extend(result.messages)
-    _persist(engine, version, result.scores, now)
-    report.scores = _stored(engine, version)
+    attributes = load_attributes(engine, PROFILE_ATTRIBUTES)
+    extra = segment_outputs(
+        history, result.scores, result.now.features, attributes, _segment_inputs(engine, segments)
+    )
+    report.messages.extend(extra.messages)
+    frame = result.scores.merge(extra.frame.reset_index(), on="customer_id", how="outer")
+    digests = _input_digests(frames, attributes, basis)
+    frame[DIGEST_OUTPUT] = frame["customer_id"].map(digests)
+    outputs = [f.output for f in available_outputs([(r.name, r.when) for r in segments.rules])]
+    outputs = [o for o in (*outputs, DIGEST_OUTPUT) if o in frame]
+    rows, carried = _carry_over(engine, _long_rows(frame, outputs, numeric, version, now), version)
+    if carried:
+        report.messages.append(f"{carried} customers' inputs unchanged today: their values are kept")
+    _persist(engine, version, rows)
+    if extra.centroids is not None:
+        _save_centroids(engine, version, extra.centroids, now)
+    report.scores = _stored(engine, version, numeric)
     report.scored = len(report.scores)
     report.model_kind = str(result.scores["model_kind"].iloc[0]) if len(result.scores) else ""
     return report
+
+
+def _segment_inputs(engine: Engine, segments: SegmentsConfig) -> SegmentInputs:
+    kinds = rule_field_kinds()
+    return SegmentInputs(
+        rules=[compile_rule(r.name, r.when, kinds) for r in segments.rules],
+        control_share=segments.control_group.share,
+        control_salt=segments.control_group.salt,
+        previous_centroids=_previous_centroids(engine),
+    )

@@ -212,3 +212,16 @@ class Erasure(SQLModel, table=True):
     email_hash: str = Field(primary_key=True, max_length=64)
     erased_at: datetime | None = _ts(nullable=False)
     reason: str = Field(max_length=64)
+
+
+class SegmentAudit(SQLModel, table=True):
+    """Per run: segment sizes, drift since the previous audit, composition over sensitive attributes."""
+
+    __tablename__ = "segment_audits"
+
+    run_id: int = Field(primary_key=True, foreign_key="runs.id")
+    created_at: datetime | None = _ts()
+    customers: int = 0
+    sizes: list[dict[str, Any]] | None = _json()
+    stability: dict[str, Any] | None = _json()
+    composition: list[dict[str, Any]] | None = _json()
