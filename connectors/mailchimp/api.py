@@ -127,9 +127,11 @@ class ThrottleLimiter(ConcurrencyLimiter):
         if time.monotonic() < self._resume_at:
             return  # sent before the current pause began: the same episode, do not escalate
         told = _retry_after(response)
-        backoff = min(THROTTLE_CAP_SECONDS, THROTTLE_START_SECONDS * 2**self._streak)
+        if told is not None:  # the vendor said how long: wait exactly that (capped)
+            self.pause(min(THROTTLE_CAP_SECONDS, told))
+            return
+        self.pause(min(THROTTLE_CAP_SECONDS, THROTTLE_START_SECONDS * 2**self._streak))
         self._streak += 1
-        self.pause(max(told or 0.0, backoff))
 
 
 def data_center(api_key: str) -> str:

@@ -123,6 +123,8 @@ class MergeFieldTarget(PushTarget):
                 operations.append((index, await self._operation(update)))
             except ValueError as exc:
                 results[index] = RecordResult(update.customer_vendor_id, False, str(exc))
+            except RecordRejected as exc:  # its audience's merge fields cannot be read (gone?)
+                results[index] = RecordResult(update.customer_vendor_id, False, exc.verdict.message)
         if self.dry_run:
             outcomes = [(True, None)] * len(operations)
         elif len(operations) > self.batch_threshold:

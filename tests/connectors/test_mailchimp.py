@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import SecretStr
 from connectors.base import ConnectorSettings, FieldSpec, FieldType, Page
 from connectors.http import Outcome
 from connectors.mailchimp import MailchimpConnector
-from connectors.mailchimp.api import classify
+from connectors.mailchimp.api import ThrottleLimiter, classify
 from connectors.mailchimp.batches import BatchSettings
 from connectors.mailchimp.fields import MergeFieldLimitError, assign_tags, render, tag_candidates
 from connectors.mailchimp.members import Window, split
@@ -464,3 +465,39 @@ def test_activity_resumes_mid_campaign_from_its_checkpoint_with_nothing_lost(run
     assert head[-1].checkpoint["current"]["offset"] > 0, "the first campaign must span pages"
     rest = records(pull(run.connector(("email_activity",), page_size=20), head[-1].checkpoint))
     assert {e.vendor_id for e in records(head)} | {e.vendor_id for e in rest} == full
+
+
+def test_a_record_of_an_unknown_audience_fails_alone(run: Running) -> None:
+    updates = _updates(run, 2)
+    stray = FieldUpdate(
+        destination="mailchimp", customer_vendor_id="nolist1234:abc", values={"espd_segment": "x"}
+    )
+    results = _push(run.connector(), [updates[0], stray, updates[1]])
+    assert [ok for ok, _e in results] == [True, False, True]
+    assert "Resource Not Found" in (results[1][1] or "")
+
+
+def test_throttling_pauses_everyone_doubling_per_episode_or_as_long_as_told() -> None:
+    limiter = ThrottleLimiter(8)
+    throttle = _problem(429, "Too Many Requests")
+
+    def paused() -> float:
+        return limiter._resume_at - time.monotonic()
+
+    limiter.observe(throttle)
+    assert 0.9 < paused() <= 1.0
+    limiter.observe(throttle)  # in flight when the pause began: the same episode
+    assert paused() <= 1.0
+    limiter._resume_at = 0.0  # the pause is over; the next throttle is a new episode
+    limiter.observe(throttle)
+    assert 1.9 < paused() <= 2.0
+    limiter.observe(httpx.Response(200, json={}))
+    limiter._resume_at = 0.0
+    limiter.observe(httpx.Response(403, content=b""))  # a bare 403 counts; a success reset the streak
+    assert 0.9 < paused() <= 1.0
+    limiter._resume_at = 0.0
+    told = _problem(429, "Too Many Requests")
+    told.headers["Retry-After"] = "3"
+    limiter.observe(told)
+    assert 2.9 < paused() <= 3.0
+    assert limiter.throttled == 5
