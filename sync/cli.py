@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "sync.commands.privacy",
     "sync.commands.simulate",
     "sync.commands.predict",
+    "sync.commands.fields",
 )
 
 app = typer.Typer(

@@ -10,7 +10,6 @@ are not purchases and are left out. Customer ids in the frames are the store's p
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -86,12 +85,8 @@ def load_frames(
     )
     customers = _read(engine, select(tables.Profile.id, tables.Profile.created_at, tables.Profile.timezone))
     customers = customers.assign(customer_id=customers["id"].astype("int64").astype(str))
-    frames, report = make_frames(orders, lines, events, customers[["customer_id", "created_at"]])
-    if "timezone" not in sensitive:
-        zones = customers.set_index("customer_id")["timezone"]
-        with_zone = frames.customers.assign(timezone=frames.customers["customer_id"].map(zones).to_numpy())
-        frames = replace(frames, customers=with_zone)
-    return frames, report
+    kept = ["customer_id", "created_at", *(["timezone"] if "timezone" not in sensitive else [])]
+    return make_frames(orders, lines, events, customers[kept])
 
 
 def load_attributes(engine: Engine, names: Sequence[str]) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def output_issues(config: Config, document: YamlDocument) -> list[SourceIssue]:
                     SourceIssue(
                         document.position_of((*path, i)),
                         dotted((*path, i)),
-                        f"unknown output {name!r}; see `espd fields --guide` for the list",
+                        f"unknown output {name!r}; docs/fields.md lists them",
                     )
                 )
     return issues + _mailchimp_issues(config, document, known)

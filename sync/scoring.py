@@ -39,6 +39,7 @@ CENTROIDS_OUTPUT = "microsegments"
 # Outputs stored in value_text (the others, booleans included, in value_num).
 TEXT_OUTPUTS = frozenset(f.output for f in OUTPUTS if f.type not in NUMERIC_TYPES)
 DIGEST_OUTPUT = "input_digest"
+KIND_MAX_CHARS = 32  # scores.model_kind
 _SCORE_COLUMNS = (
     "profile_id",
     "output",
@@ -172,7 +173,8 @@ def _kinds(frame: pd.DataFrame, output: str) -> Any:
     if column not in frame:
         column = f"model_kind_{_model_of(output)}" if output in _CORE else "model_kind"
     default = "segments" if output not in _CORE else "unknown"
-    return frame.get(column, pd.Series(default, index=frame.index)).fillna(default).astype(str).to_numpy()
+    kinds = frame.get(column, pd.Series(default, index=frame.index)).fillna(default).astype(str)
+    return kinds.str.slice(0, KIND_MAX_CHARS).to_numpy()
 
 
 def _reasons(frame: pd.DataFrame, output: str) -> Any:
