@@ -74,9 +74,7 @@ def served_simulators(
             simulator = simulators.build(vendor, shop if vendor in vendors else None, limits=limits)
             server = simulator.serve()
             stack.callback(server.stop)
-            # The Shopify connector appends /admin/api/<version> itself; the others take the full base.
-            base = server.url if vendor == "shopify" else server.url + simulator.base_path
-            served[vendor] = (simulator, base)
+            served[vendor] = (simulator, simulator.base_url(server))
         config = read_config(write_demo_config(state_dir, served))
         enabled = {n: c.model_copy(update={"enabled": n in vendors}) for n, c in config.connectors.items()}
         yield (
