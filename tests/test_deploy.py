@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.cli import EXIT_CONFIG_ERROR
+from sync.commands.common import EXIT_CONFIG_ERROR
 from sync.config import ServerConfig
 from sync.health import HealthServer, HealthState
 from sync.lock import EXIT_LOCKED
