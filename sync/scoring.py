@@ -50,6 +50,20 @@ _SCORE_COLUMNS = (
     "reasons",
     "scored_at",
 )
+# Outputs that share another output's model, and the method of outputs without a per-row kind.
+_KIND_OF = {
+    "discount_band": "discount_score",
+    "engagement_band": "p_open_30d",
+    "replenishment_category": "replenishment_date",
+    "microsegment_id": "microsegment",
+    "rfm_score": "rfm_segment",
+}
+_METHOD = {
+    "lifecycle_stage": "shop_purchase_cycle",
+    "rfm_segment": "rfm_quintiles",
+    "microsegment": "kmeans",
+    DIGEST_OUTPUT: "digest",
+}
 _CORE = frozenset(
     ("churn_risk", "churn_band", "p_purchase", "expected_orders", "clv_365", "clv_tier", "next_order_date")
 )
@@ -169,10 +183,14 @@ def _read_rows(engine: Engine) -> pd.DataFrame:
 
 
 def _kinds(frame: pd.DataFrame, output: str) -> Any:
-    column = KIND_PREFIX + output
-    if column not in frame:
-        column = f"model_kind_{_model_of(output)}" if output in _CORE else "model_kind"
-    default = "segments" if output not in _CORE else "unknown"
+    """The model behind each value: the core model's kind, the output's own kind column, or its method."""
+    source = _KIND_OF.get(output, output)
+    if output in _CORE:
+        column = f"model_kind_{_model_of(output)}"
+        column = column if column in frame else "model_kind"
+    else:
+        column = KIND_PREFIX + source
+    default = _METHOD.get(source, "segments")
     kinds = frame.get(column, pd.Series(default, index=frame.index)).fillna(default).astype(str)
     return kinds.str.slice(0, KIND_MAX_CHARS).to_numpy()
 

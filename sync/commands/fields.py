@@ -22,7 +22,7 @@ from engine.control_group import control_assignment, conversions, uplift
 from sync import tables
 from sync.audit import load_audit
 from sync.commands.common import read_config
-from sync.fields import available_outputs, field_specs, outputs_for, rule_pairs
+from sync.fields import available_outputs, field_specs, outputs_for, render, rule_pairs
 from sync.guide import GUIDE_PATH, render_guide, vendor_name, vendor_type
 from sync.store import migrate, open_engine
 
@@ -101,14 +101,10 @@ def explain(
         table.add_column(column)
     for field in available_outputs(rule_pairs(loaded)):
         row = rows.get(field.output)
-        value = (
-            field.unknown
-            if row is None
-            else (row.value_text if row.value_text is not None else row.value_num)
-        )
+        stored = None if row is None else (row.value_text if row.value_text is not None else row.value_num)
         table.add_row(
             loaded.fields.prefix + field.output,
-            str(value),
+            str(render(field, stored)),
             row.model_kind if row else "not scored",
             "; ".join(row.reasons or []) if row else "",
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -10,9 +10,6 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
-from connectors.base import Page
-from connectors.records import EngagementEvent, Order, OrderLine, Profile
-from simulators import shops
 from sync import tables
 from sync.audit import audit_run, load_audit
 from sync.config import Config, ConfigError, EngineConfig, SegmentsConfig, load_config
@@ -20,9 +17,9 @@ from sync.field_table import OUTPUTS
 from sync.fields import field_values, render
 from sync.frames import load_frames
 from sync.guide import GUIDE_PATH, render_guide
-from sync.ingest import IngestPolicy, write_page
 from sync.scoring import score_store
 from sync.store import session_scope
+from tests.sync.shop_store import fill_store
 
 NOW = datetime(2026, 11, 23, 6, tzinfo=UTC)
 SEGMENTS = SegmentsConfig.model_validate(
@@ -72,47 +69,8 @@ def test_too_many_fields_for_mailchimp_is_a_load_error(tmp_path: Path) -> None:
         load_config(path)
 
 
-def _fill(engine: Engine, people: int = 220) -> None:
-    """A synthetic shop written through ingest, the way pulls write it."""
-    shop = shops.generate(people, seed=3).frames()
-    policy = IngestPolicy(timedelta(days=1), NOW)
-    lines = shop.order_lines.groupby("order_id")
-    profiles = [
-        Profile(source="shop", vendor_id=str(p.person_id), email=p.email, country=p.country,
-                timezone=p.timezone, created_at=p.created_at, updated_at=NOW)
-        for p in shop.people.itertuples()
-    ]  # fmt: skip
-    orders = [
-        Order(source="shop", vendor_id=o.order_id, customer_vendor_id=str(o.person_id),
-              email=shop.people.set_index("person_id").at[o.person_id, "email"], ordered_at=o.ordered_at,
-              updated_at=NOW, currency="EUR", total=o.total, discount_total=o.discount_total,
-              lines=_lines(lines, o.order_id))
-        for o in shop.orders[shop.orders["cancelled_at"].isna()].itertuples()
-    ]  # fmt: skip
-    emails = shop.people.set_index("person_id")["email"]
-    events = [
-        EngagementEvent(source="shop", vendor_id=e.event_id, email=emails[e.person_id], kind=e.kind,
-                        occurred_at=e.occurred_at, campaign_id=e.campaign_id)
-        for e in shop.events.itertuples()
-        if e.kind in ("received", "opened", "clicked")
-    ]  # fmt: skip
-    with session_scope(engine) as session:
-        for stream, records in (("customers", profiles), ("orders", orders), ("events", events)):
-            write_page(session, "shop", stream, Page(records, {}), policy)
-
-
-def _lines(lines: object, order_id: str) -> tuple[OrderLine, ...]:
-    if order_id not in lines.groups:  # type: ignore[attr-defined]
-        return ()
-    return tuple(
-        OrderLine(vendor_id=str(ln.line_id), product_id=str(ln.product_id), category=ln.category,
-                  quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount)
-        for ln in lines.get_group(order_id).itertuples()  # type: ignore[attr-defined]
-    )  # fmt: skip
-
-
 def test_score_stage_writes_every_output_and_keeps_cluster_ids(store_engine: Engine) -> None:
-    _fill(store_engine)
+    fill_store(store_engine)
     settings = EngineConfig(min_buyers=100_000, sensitive_attributes=["country", "timezone"])
     first = score_store(store_engine, {"shop": "shopify"}, settings, NOW, SEGMENTS)
     assert first.scored > 0 and not first.reused
@@ -140,7 +98,7 @@ def test_score_stage_writes_every_output_and_keeps_cluster_ids(store_engine: Eng
 
 
 def test_audit_is_stored_per_run_with_drift_and_composition(store_engine: Engine) -> None:
-    _fill(store_engine, people=150)
+    fill_store(store_engine, people=150)
     config = load_config_for(sensitive=["country"])
     score = score_store(store_engine, {"shop": "shopify"}, config.engine, NOW, config.segments)
     runs = []
