@@ -46,7 +46,7 @@ def _rfm_predictions(scoring: ScoringResult, horizon_days: int) -> pd.DataFrame:
     """RFM cells learned on the window that ends at the cutoff, applied at the cutoff."""
     history = scoring.snapshots.history
     before = scoring.snapshots.at(history.cutoff - horizon_days * DAY)
-    labels = label_frame(history, before.history.cutoff, horizon_days, before.features.index)
+    labels = label_frame(history, before.cutoff, horizon_days, before.features.index)
     return fit_rfm(before.features, labels).predict(scoring.now.features)
 
 
