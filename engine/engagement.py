@@ -69,7 +69,7 @@ def engagement_features(history: History) -> pd.DataFrame:
     require_columns(events, ["customer_id", "kind", "occurred_at", "campaign_id"], "events")
     cutoff = history.cutoff
     # `history_at` already cut these; filtering again keeps a hand-built History from leaking.
-    events = events.loc[events["occurred_at"] < cutoff]
+    events, ids = _coded(events.loc[events["occurred_at"] < cutoff])
     age = (cutoff - events["occurred_at"]) / DAY
     received = events["kind"] == "received"
     audience = pd.Index(events.loc[received, "customer_id"].unique(), name="customer_id")
@@ -101,11 +101,34 @@ def engagement_features(history: History) -> pd.DataFrame:
         feats[kind] = audience.isin(events.loc[events["kind"] == kind, "customer_id"]).astype(float)
     orders = history.orders.loc[history.orders["ordered_at"] < cutoff]
     order_age = (cutoff - orders["ordered_at"]) / DAY
+    buyer = ids.get_indexer(orders["customer_id"])
     feats["orders_365"] = (
-        orders.loc[order_age <= 365].groupby("customer_id").size().reindex(audience).fillna(0)
+        order_age[order_age <= 365].groupby(buyer[order_age <= 365]).size().reindex(audience)
     )
-    feats["days_since_order"] = order_age.groupby(orders["customer_id"]).min().reindex(audience)
+    feats["orders_365"] = feats["orders_365"].fillna(0)
+    feats["days_since_order"] = order_age.groupby(buyer).min().reindex(audience)
+    feats.index = pd.Index(ids[feats.index], name="customer_id")
     return feats.astype(float)
+
+
+def _coded(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """Events with integer customer and campaign codes (and the customer ids they stand for).
+
+    Grouping 4M events of a 100k-customer shop by string ids re-hashes the strings in every groupby;
+    integers make the whole feature build several times faster.
+    """
+    customers, ids = pd.factorize(events["customer_id"])
+    campaigns, _ = pd.factorize(events["campaign_id"])
+    coded = pd.DataFrame(
+        {
+            "customer_id": customers,
+            "kind": events["kind"],
+            "occurred_at": events["occurred_at"],
+            "campaign_id": np.where(campaigns < 0, np.nan, campaigns),
+        },
+        index=events.index,
+    )
+    return coded, pd.Index(ids)
 
 
 def _last_opened_share(events: pd.DataFrame, n: int) -> pd.Series:
