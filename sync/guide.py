@@ -37,7 +37,7 @@ def vendor_type(vendor_type: str, spec: FieldSpec) -> str:
     return types[spec.type] if types else spec.type.value
 
 
-def _example(field: OutputField) -> str:
+def example_text(field: OutputField) -> str:
     return str(field.example).lower() if isinstance(field.example, bool) else str(field.example)
 
 
@@ -51,7 +51,7 @@ def _section(field: OutputField) -> list[str]:
         f"- **Type:** {field.type.value}{unit}",
         f"- **Range:** {field.range}",
         f"- **Unknown value:** `{_unknown(field)}`",
-        f"- **Example:** `{_example(field)}`",
+        f"- **Example:** `{example_text(field)}`",
         f"- **How it is computed:** {field.how}",
         f"- **Use it for:** {field.use}",
     ]
@@ -86,7 +86,7 @@ def render_guide() -> str:
         "| Field | Type | Range | Example |",
         "| --- | --- | --- | --- |",
         *(
-            f"| `{DEFAULT_PREFIX}{f.output}` | {f.type.value} | {f.range} | `{_example(f)}` |"
+            f"| `{DEFAULT_PREFIX}{f.output}` | {f.type.value} | {f.range} | `{example_text(f)}` |"
             for f in (*OUTPUTS, *STAMPS)
         ),
         "",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from connectors.base import FieldType
 from engine.affinity import next_best
 from engine.control_group import control_assignment
 from engine.discount import discount_sensitivity
@@ -23,13 +24,14 @@ from engine.frames import History
 from engine.lifecycle import lifecycle_stages
 from engine.microsegments import micro_segments
 from engine.replenishment import replenishment_dates
-from engine.rules import Rule, evaluate_rules
+from engine.rules import Rule, RuleError
 from engine.segments import rfm_segments
 from engine.send_time import best_send_times
-from sync.field_table import RULE_PREFIX
+from sync.field_table import OUTPUTS, RULE_PREFIX
 
 # Columns of the engine's own frames that carry a per-customer model kind, renamed per output.
 KIND_PREFIX = "kind_"
+DATE_OUTPUTS = frozenset(f.output for f in OUTPUTS if f.type is FieldType.DATE)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ def segment_outputs(
     frame["kind_control_group"] = "hash"
     frame.index.name = "customer_id"
     if inputs.rules:
-        frame = frame.join(_rule_segments(inputs.rules, frame, core, attributes))
+        segments, notes = _rule_segments(inputs.rules, frame, core, attributes)
+        frame = frame.join(segments)
+        messages.extend(notes)
     return SegmentOutputs(frame, clusters.centroids, messages)
 
 
@@ -160,11 +164,23 @@ def _next_best(history: History) -> pd.DataFrame:
 
 def _rule_segments(
     rules: Sequence[Rule], frame: pd.DataFrame, core: pd.DataFrame, attributes: pd.DataFrame
-) -> pd.DataFrame:
-    """One boolean column per rule, over the core scores, the outputs above and profile attributes."""
+) -> tuple[pd.DataFrame, list[str]]:
+    """One boolean column per rule, over the core scores, the outputs above and profile attributes.
+
+    Dates are compared as YYYY-MM-DD text, the way they are pushed. A rule that cannot be evaluated
+    on this data (checked at config load, so only a surprise in the data) selects nobody and says why
+    instead of stopping the run.
+    """
     inputs = frame.join(core.set_index("customer_id"), how="left").join(attributes, how="left")
+    for name in DATE_OUTPUTS & set(inputs.columns):
+        inputs[name] = pd.to_datetime(inputs[name], errors="coerce").dt.strftime("%Y-%m-%d")
+    columns, messages = {}, []
     for rule in rules:
         for name in rule.fields - set(inputs.columns):
             inputs[name] = np.nan
-    result = evaluate_rules(rules, inputs)
-    return result.rename(columns=lambda name: RULE_PREFIX + name).astype(bool)
+        try:
+            columns[RULE_PREFIX + rule.name] = rule.evaluate(inputs).astype(bool)
+        except RuleError as exc:
+            messages.append(f"segment rule {rule.name!r} selected nobody: {exc}")
+            columns[RULE_PREFIX + rule.name] = pd.Series(False, index=inputs.index)
+    return pd.DataFrame(columns, index=inputs.index), messages

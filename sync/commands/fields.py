@@ -22,8 +22,9 @@ from engine.control_group import control_assignment, conversions, uplift
 from sync import tables
 from sync.audit import load_audit
 from sync.commands.common import read_config
+from sync.field_table import STAMPS
 from sync.fields import available_outputs, field_specs, outputs_for, render, rule_pairs
-from sync.guide import GUIDE_PATH, render_guide, vendor_name, vendor_type
+from sync.guide import GUIDE_PATH, example_text, render_guide, vendor_name, vendor_type
 from sync.store import migrate, open_engine
 
 console = Console()
@@ -40,13 +41,14 @@ def fields(
         console.print(f"[red]error[/red] no connector named {destination!r}", highlight=False)
         raise typer.Exit(2)
     kind = loaded.connectors[destination].type
-    outputs = {loaded.fields.prefix + f.output: f for f in outputs_for(loaded, destination)}
+    chosen = outputs_for(loaded, destination)
+    outputs = {loaded.fields.prefix + f.output: f for f in (*chosen, *STAMPS)}
     table = Table(title=f"Fields written to {destination} ({kind})")
     for column in ("field", f"{kind} name", f"{kind} type", "unit", "example", "meaning"):
         table.add_column(column)
-    for spec in field_specs(loaded.fields.prefix, outputs.values()):
+    for spec in field_specs(loaded.fields.prefix, chosen):
         row = outputs.get(spec.name)
-        example = "" if row is None else str(row.example)
+        example = "" if row is None else example_text(row)
         table.add_row(
             spec.name,
             vendor_name(kind, spec),

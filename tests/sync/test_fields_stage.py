@@ -15,7 +15,7 @@ from sync.audit import audit_run, load_audit
 from sync.config import Config, ConfigError, EngineConfig, SegmentsConfig, load_config
 from sync.field_table import OUTPUTS
 from sync.fields import field_values, render
-from sync.frames import load_frames
+from sync.frames import load_attributes, load_frames
 from sync.guide import GUIDE_PATH, render_guide
 from sync.scoring import score_store
 from sync.store import session_scope
@@ -23,7 +23,16 @@ from tests.sync.shop_store import fill_store
 
 NOW = datetime(2026, 11, 23, 6, tzinfo=UTC)
 SEGMENTS = SegmentsConfig.model_validate(
-    {"rules": [{"name": "big_spenders", "when": "clv_365 >= 100"}], "control_group": {"share": 0.2}}
+    {
+        "rules": [
+            {"name": "big_spenders", "when": "clv_365 >= 100"},
+            {
+                "name": "eu_active",
+                "when": "lifecycle_stage in ('active', 'loyal') and country in ('DE', 'FR')",
+            },
+        ],
+        "control_group": {"share": 0.2},
+    }
 )
 
 
@@ -81,6 +90,12 @@ def test_score_stage_writes_every_output_and_keeps_cluster_ids(store_engine: Eng
     assert 0.1 < frame["control_group"].mean() < 0.3
     buyers = frame["churn_risk"].notna()
     assert ((frame.loc[buyers, "clv_365"] >= 100) == (frame.loc[buyers, "seg_big_spenders"] > 0)).all()
+    countries = load_attributes(store_engine, ["country"])["country"]
+    countries.index = countries.index.astype("int64")
+    expected = frame["lifecycle_stage"].isin(["active", "loyal"]) & countries.reindex(frame.index).isin(
+        ["DE", "FR"]
+    )
+    assert expected.any() and (expected == (frame["seg_eu_active"] > 0)).all()
 
     again = score_store(store_engine, {"shop": "shopify"}, settings, NOW, SEGMENTS)
     assert again.reused and again.scores == first.scores
