@@ -2,18 +2,19 @@
 
 `render_guide` is the only writer of docs/fields.md (`espd field-guide`); a test regenerates it and
 fails when the committed file differs, so the guide cannot drift from what espd pushes.
-`vendor_name` / `vendor_type` say how a destination shows a field: Mailchimp turns names into merge
+`vendor_names` / `vendor_type` say how a destination shows a field: Mailchimp turns names into merge
 tags of at most 10 characters, Brevo upper-cases attribute names, Shopify keeps the key in the
 `espd` metafield namespace, Klaviyo keeps the property name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from connectors.base import FieldSpec
 from connectors.brevo.push import BREVO_TYPES, attribute_name
-from connectors.mailchimp.fields import MERGE_TYPE, tag_candidates
+from connectors.mailchimp.fields import MERGE_TYPE, assign_tags
 from connectors.shopify.push import TYPES as SHOPIFY_TYPES
 from sync.field_table import OUTPUTS, RULE_PREFIX, STAMPS, OutputField
 
@@ -21,15 +22,19 @@ GUIDE_PATH = Path(__file__).resolve().parents[1] / "docs" / "fields.md"
 DEFAULT_PREFIX = "espd_"
 
 
-def vendor_name(vendor_type: str, spec: FieldSpec) -> str:
-    """The name the destination shows (Mailchimp: the tag espd tries first; a clash adds a hash)."""
+def vendor_names(vendor_type: str, specs: Sequence[FieldSpec]) -> dict[str, str]:
+    """The names the destination shows, per field name.
+
+    Mailchimp: the tags a fresh audience gets, assigned the way the connector assigns them (an
+    audience where espd created the fields earlier keeps its tags, found again by the field's name).
+    """
     if vendor_type == "mailchimp":
-        return next(tag_candidates(spec.name))
+        return assign_tags([s.name for s in specs], ())
     if vendor_type == "brevo":
-        return attribute_name(spec.name)
+        return {s.name: attribute_name(s.name) for s in specs}
     if vendor_type == "shopify":
-        return f"espd.{spec.name}"
-    return spec.name
+        return {s.name: f"espd.{s.name}" for s in specs}
+    return {s.name: s.name for s in specs}
 
 
 def vendor_type(vendor_type: str, spec: FieldSpec) -> str:

@@ -24,7 +24,7 @@ from sync.audit import load_audit
 from sync.commands.common import read_config
 from sync.field_table import STAMPS
 from sync.fields import available_outputs, field_specs, outputs_for, render, rule_pairs
-from sync.guide import GUIDE_PATH, example_text, render_guide, vendor_name, vendor_type
+from sync.guide import GUIDE_PATH, example_text, render_guide, vendor_names, vendor_type
 from sync.store import migrate, open_engine
 
 console = Console()
@@ -46,12 +46,14 @@ def fields(
     table = Table(title=f"Fields written to {destination} ({kind})")
     for column in ("field", f"{kind} name", f"{kind} type", "unit", "example", "meaning"):
         table.add_column(column)
-    for spec in field_specs(loaded.fields.prefix, chosen):
+    specs = field_specs(loaded.fields.prefix, chosen)
+    names = vendor_names(kind, specs)
+    for spec in specs:
         row = outputs.get(spec.name)
         example = "" if row is None else example_text(row)
         table.add_row(
             spec.name,
-            vendor_name(kind, spec),
+            names[spec.name],
             vendor_type(kind, spec),
             row.unit if row else "",
             example,

@@ -29,6 +29,7 @@ from simulators.shopify.state import LineRecord, OrderRecord
 from sync import tables
 from sync.config import load_config
 from sync.fields import field_specs, outputs_for
+from sync.guide import vendor_names
 from sync.store import open_engine
 from tests.e2e.cluster import ADAPTERS, Cluster, registered_vendors
 
@@ -107,6 +108,11 @@ def test_fields_defined_once_written_everywhere_then_only_changes(cluster: Clust
         assert first[vendor]["rejected"] == 0, vendor
         dates = {s.name for s in specs if s.type is FieldType.DATE}
         _assert_every_field_written(cluster, engine, vendor, {s.name for s in specs}, dates)
+
+    audience = cluster.sims["mailchimp"].state.audience
+    tags = {d.name: d.tag for d in audience.merge_fields.values() if d.tag.startswith("ESPD")}
+    specs = field_specs(config.fields.prefix, outputs_for(config, "mailchimp"))
+    assert tags == vendor_names("mailchimp", specs), "`espd fields` shows the tags Mailchimp got"
 
     second = _pushes(cluster.once())
     for vendor in VENDORS:

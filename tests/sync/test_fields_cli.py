@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,9 @@ def _run(*args: str) -> str:
 
 def test_fields_lists_vendor_names_and_types(config_path: Path) -> None:
     mailchimp = _run("fields", "--destination", "mc", str(config_path))
-    assert "ESPD_CHURN" in mailchimp and "ESPD_LIFEC" in mailchimp
+    assert "ESPD_CHURN" in mailchimp and "ESPD_LIFEC" in mailchimp and "ESPD_CONTR" in mailchimp
+    tags = re.findall(r"\bESPD_[A-Z0-9_]+\b", mailchimp)
+    assert len(tags) == len(set(tags)) == 5 and all(len(t) <= 10 for t in tags)
     assert "espd_clv_365" not in mailchimp, "only the outputs configured for mc"
     brevo = _run("fields", "--destination", "brevo", str(config_path))
     assert "ESPD_NEXT_BEST_CATEGORY" in brevo and "float" in brevo and "boolean" in brevo
