@@ -4,8 +4,10 @@ Scores are computed as of the start of the current UTC day, from everything the 
 are recomputed only when that input changes: a fingerprint of the frames, the day, the engine
 settings and the segment settings names the score version, and a cycle whose fingerprint already has
 scores in the store reuses them. An unchanged shop therefore yields identical values, and the push
-ledger writes nothing. Micro-segment centroids are kept in the models table so the next retrain can
-match its clusters to them and keep their ids.
+ledger writes nothing. When the input does change within the same day, the shop is re-scored but
+only the customers whose own input rows changed take the new values (see `_carry_over`); everyone
+is refreshed with the first scoring of each new day. Micro-segment centroids are kept in the models
+table so the next retrain can match its clusters to them and keep their ids.
 """
 
 from __future__ import annotations
