@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
+from connectors.base import Page
+from connectors.records import Order
 from sync import tables
 from sync.audit import audit_run, load_audit
 from sync.config import Config, ConfigError, EngineConfig, SegmentsConfig, load_config
@@ -17,6 +19,7 @@ from sync.field_table import OUTPUTS
 from sync.fields import field_values, render
 from sync.frames import load_attributes, load_frames
 from sync.guide import GUIDE_PATH, render_guide
+from sync.ingest import IngestPolicy, write_page
 from sync.scoring import score_store
 from sync.store import session_scope
 from tests.sync.shop_store import fill_store
@@ -139,3 +142,37 @@ def test_audit_is_stored_per_run_with_drift_and_composition(store_engine: Engine
 
 def load_config_for(sensitive: list[str]) -> Config:
     return Config.model_validate({"engine": {"min_buyers": 100_000, "sensitive_attributes": sensitive}})
+
+
+def test_same_day_rescore_changes_only_customers_whose_data_changed(store_engine: Engine) -> None:
+    fill_store(store_engine, people=150)
+    settings = EngineConfig(min_buyers=100_000)
+    before = score_store(store_engine, {"shop": "shopify"}, settings, NOW, SEGMENTS)
+    with Session(store_engine) as session:
+        rows = session.execute(
+            select(tables.Identity.vendor_id, tables.Identity.profile_id, tables.Identity.email).limit(5)
+        ).all()
+    new_orders = [
+        Order(source="shop", vendor_id=f"extra-{vid}", customer_vendor_id=vid, email=email,
+              ordered_at=NOW - timedelta(days=2), updated_at=NOW, currency="EUR", total=80.0)
+        for vid, _, email in rows
+    ]  # fmt: skip
+    with session_scope(store_engine) as session:
+        write_page(session, "shop", "orders", Page(new_orders, {}), IngestPolicy(timedelta(days=1), NOW))
+    after = score_store(store_engine, {"shop": "shopify"}, settings, NOW + timedelta(hours=1), SEGMENTS)
+    assert not after.reused and after.version != before.version
+    moved = _changed(before.scores, after.scores)
+    assert moved == {pid for _, pid, _ in rows}
+    next_day = score_store(store_engine, {"shop": "shopify"}, settings, NOW + timedelta(days=1), SEGMENTS)
+    assert len(_changed(after.scores, next_day.scores)) > len(moved), (
+        "a new day refreshes everyone whose values move"
+    )
+
+
+def _changed(old: dict[int, dict[str, object]], new: dict[int, dict[str, object]]) -> set[int]:
+    """Customers whose pushed values differ between two scorings."""
+
+    def visible(scores: dict[str, object] | None) -> dict[str, object]:
+        return field_values("espd_", OUTPUTS, scores, NOW.date(), "")
+
+    return {pid for pid in new if visible(new[pid]) != visible(old.get(pid))}
