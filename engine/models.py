@@ -24,7 +24,7 @@ from engine.calibration import Calibrator, fit_calibrator
 from engine.features import FEATURE_COLUMNS, build_features
 from engine.frames import History
 from engine.labels import label_frame, past_at, training_cutoffs
-from engine.metrics import binary_metrics, count_metrics, spend_metrics
+from engine.metrics import binary_metrics, calibration_curve, count_metrics, gains_curve, spend_metrics
 
 ModelKind = Literal["lightgbm", "baseline"]
 
@@ -64,6 +64,8 @@ class TrainedModel:
     holdout: dict[str, dict[str, float]] = field(default_factory=dict)
     window: tuple[str, str] | None = None
     n_train: int = 0
+    # Holdout curves of the promoted kind's prediction, kept so a registry can show them without the data.
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,23 @@ def beats_baseline(spec: ModelSpec, model: dict[str, float], base: dict[str, flo
         return False, "LightGBM did not beat the baseline on the holdout: " + "; ".join(lost)
     won = ", ".join(f"{n} {model[n]:.4f} vs {base[n]:.4f}" for n, _ in checks)
     return True, f"LightGBM beat the baseline on the holdout ({won})"
+
+
+def holdout_curves(spec: ModelSpec, y: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, list[float]]]:
+    """Gains for every model, calibration for probabilities only (counts and spend are not on [0, 1])."""
+    gains = gains_curve(y, pred)
+    curves = {"gains": {c: gains[c].tolist() for c in ("customers", "captured")}}
+    if spec.target == "bought":
+        calibration = calibration_curve(y, pred)
+        curves["calibration"] = {c: calibration[c].tolist() for c in ("mean_p", "rate")}
+    return curves
+
+
+def importance_shares(booster: lgb.Booster) -> dict[str, float]:
+    """Each feature's share of the total split gain, largest first (what a person reads as "drivers")."""
+    gain = pd.Series(booster.feature_importance(importance_type="gain"), index=booster.feature_name())
+    shares = (gain / max(float(gain.sum()), 1e-12)).sort_values(ascending=False)
+    return {str(name): float(share) for name, share in shares.items() if share > 0}
 
 
 def _buckets(index: pd.Index, n: int) -> np.ndarray:
@@ -201,9 +220,10 @@ def train_model(spec: ModelSpec, cache: SnapshotCache, config: TrainingConfig) -
     booster = _fit_booster(spec, X, y, valid, config)
     kind = "platt" if spec.target == "bought" else "ratio"
     calibrator = fit_calibrator(kind, booster.predict(X[valid]), y[valid])
-    raw = booster.predict(snap.features[list(FEATURE_COLUMNS)])
-    model_metrics = evaluate(spec, y_hold, calibrator.apply(raw))
-    base_metrics = evaluate(spec, y_hold, baseline_prediction(spec, snap.baseline))
+    model_pred = calibrator.apply(booster.predict(snap.features[list(FEATURE_COLUMNS)]))
+    base_pred = baseline_prediction(spec, snap.baseline)
+    model_metrics = evaluate(spec, y_hold, model_pred)
+    base_metrics = evaluate(spec, y_hold, base_pred)
     promoted, reason = beats_baseline(spec, model_metrics, base_metrics)
     return TrainedModel(
         spec=spec,
@@ -214,6 +234,7 @@ def train_model(spec: ModelSpec, cache: SnapshotCache, config: TrainingConfig) -
         holdout={"lightgbm": model_metrics, "baseline": base_metrics},
         window=(str(train_cutoffs[-1].date()), str(cache.history.cutoff.date())),
         n_train=len(X),
+        curves=holdout_curves(spec, y_hold, model_pred if promoted else base_pred),
     )
 
 

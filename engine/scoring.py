@@ -2,12 +2,13 @@
 
 `score_customers` always answers. With too few buyers or too little history it scores with the
 baseline (BG/NBD + Gamma-Gamma, or a rule when even those cannot fit), and every score carries the
-`model_kind` that produced it plus a message saying why.
+`model_kind` that produced it plus a message saying why. Given already-trained models (a registry's
+promoted ones), it scores with them and trains nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,14 @@ def train_all(
     return cache, models
 
 
+def _given(models: Mapping[str, TrainedModel], specs: tuple[ModelSpec, ...]) -> dict[str, TrainedModel]:
+    """The given models, checked to answer exactly the questions (names and horizons) asked now."""
+    wrong = [s.name for s in specs if s.name not in models or models[s.name].spec != s]
+    if wrong:
+        raise ValueError(f"given models do not match the requested horizons for: {', '.join(wrong)}")
+    return {s.name: models[s.name] for s in specs}
+
+
 def _reasons(model: TrainedModel, features: pd.DataFrame) -> pd.Series:
     if model.kind == "lightgbm" and model.booster is not None:
         return top_reasons(model.booster, features)
@@ -113,13 +122,20 @@ def score_customers(
     clv_horizons: tuple[int, ...] = (365,),
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
+    models: Mapping[str, TrainedModel] | None = None,
 ) -> ScoringResult:
-    """Scores for every buyer known at `history.cutoff` (see the module docstring for the fallback)."""
+    """Scores for every buyer known at `history.cutoff` (see the module docstring for the fallback).
+
+    With `models` (one per model spec, same horizons) nothing is trained: they predict as they are.
+    """
     config = config or TrainingConfig()
     specs = model_specs(horizon_days, churn_horizon_days)
     if history.orders.empty:
         raise ValueError(f"no orders before {history.cutoff.date()}: nothing to score")
-    cache, models = train_all(history, specs, config, progress)
+    if models is None:
+        cache, models = train_all(history, specs, config, progress)
+    else:
+        cache, models = SnapshotCache(history), _given(models, specs)
     if progress:
         progress("scoring customers")
     now = cache.at(history.cutoff)
