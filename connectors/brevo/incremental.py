@@ -143,23 +143,28 @@ class ModifiedSinceStream(PullStream, abc.ABC):
         records: list[PulledRecord] = []
         skipped: list[SkippedRecord] = []
         for item in items:
-            key = (
-                (item.get("id"), item.get("modifiedAt", item.get("updatedAt")))
-                if isinstance(item, dict)
-                else None
-            )
-            if key is not None and key[0] is not None and key in seen:
+            key = _dedupe_key(item)
+            if key is not None and key in seen:
                 continue
             try:
                 if not isinstance(item, dict):
                     raise ValueError("not an object")
                 records.append(self.convert(item))
-            except (ValueError, TypeError, KeyError, ValidationError) as exc:
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError, ValidationError) as exc:
                 skipped.append(SkippedRecord(self.name, self.vendor_id(item), _reason(exc)))
                 continue
             if key is not None:
                 seen.add(key)
         return Page(records, checkpoint, skipped)
+
+
+def _dedupe_key(item: Any) -> tuple[Any, Any] | None:
+    """(id, modified time) of a record, or None when it has no usable (hashable, scalar) id."""
+    if not isinstance(item, dict):
+        return None
+    key = (item.get("id"), item.get("modifiedAt", item.get("updatedAt")))
+    scalar = all(isinstance(part, str | int | float | None) for part in key)
+    return key if scalar and key[0] is not None else None
 
 
 def _cancel(ahead: deque[tuple[PageRequest, asyncio.Task[Any]]]) -> None:

@@ -253,13 +253,14 @@ class EventsStream(PullStream):
         skipped: list[SkippedRecord] = []
         last: datetime | None = None
         for event in body.get("data") or []:
-            event_id = event.get("id") if isinstance(event, dict) else None
+            raw_id = event.get("id") if isinstance(event, dict) else None
+            event_id = raw_id if isinstance(raw_id, str) else None
             if event_id in seen:  # delivered earlier in this run, or by the last run near its bookmark
                 seen[event_id] = seen[event_id] or parse_time(dig(event, ("attributes", "datetime")))
                 continue
             try:
                 record = convert(event, ctx)
-            except (ValueError, AttributeError, TypeError) as exc:
+            except (ValueError, AttributeError, TypeError, OverflowError) as exc:
                 skipped.append(SkippedRecord(self.name, event_id, skip_reason(exc)))
                 continue
             moment = parse_time(dig(event, ("attributes", "datetime")))

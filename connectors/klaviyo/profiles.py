@@ -150,7 +150,8 @@ class ProfilesStream(PullStream):
     def convert(self, resources: list[Any]) -> tuple[list[Profile], list[SkippedRecord], datetime | None]:
         records, skipped, last = [], [], None
         for resource in resources:
-            vendor_id = resource.get("id") if isinstance(resource, dict) else None
+            raw_id = resource.get("id") if isinstance(resource, dict) else None
+            vendor_id = raw_id if isinstance(raw_id, str) else None
             try:
                 profile = to_profile(self.source, resource)
             except (ValueError, AttributeError, TypeError) as exc:

@@ -248,8 +248,9 @@ def convert(
         try:
             built = build(item)
             records.extend(built if isinstance(built, list) else [built])
-        except ValidationError as exc:
-            skipped.append(SkippedRecord(stream, item.get(id_key), skip_reason(exc)))
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+            vendor_id = item.get(id_key) if isinstance(item, dict) else None
+            skipped.append(SkippedRecord(stream, str(vendor_id) if vendor_id else None, skip_reason(exc)))
     return records, skipped
 
 
@@ -258,8 +259,10 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-def skip_reason(error: ValidationError) -> str:
+def skip_reason(error: Exception) -> str:
     """Why a vendor record was skipped: field paths and messages only (pydantic's inputs may be emails)."""
+    if not isinstance(error, ValidationError):
+        return f"unreadable record ({type(error).__name__})"
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
 
 

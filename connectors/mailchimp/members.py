@@ -243,7 +243,12 @@ class MembersStream(PullStream):
         self, list_id: str, items: list[dict[str, Any]], previous: set[tuple[str, str]]
     ) -> tuple[list[Profile], list[SkippedRecord], set[tuple[str, str]]]:
         """Records of one window, minus those the previous window already gave (same id and time)."""
-        keys = {(str(i.get("id")), str(i.get("last_changed"))) for i in items}
-        fresh = [i for i in items if (str(i.get("id")), str(i.get("last_changed"))) not in previous]
+        keys = {key for i in items if (key := _pair(i)) is not None}
+        fresh = [i for i in items if _pair(i) not in previous]
         records, skipped = convert(self.name, fresh, partial(to_profile, self.ctx.source, list_id), "id")
         return records, skipped, keys
+
+
+def _pair(item: Any) -> tuple[str, str] | None:
+    """(id, last_changed) of a member; None for a non-object, which the conversion then skips."""
+    return (str(item.get("id")), str(item.get("last_changed"))) if isinstance(item, dict) else None

@@ -85,8 +85,8 @@ class OrdersStream(PullStream):
             async for items, next_offset in offset_pages(
                 self.ctx, path, "orders", {"fields": ORDER_FIELDS + ",total_items"}, offset
             ):
-                fresh = [i for i in items if str(i.get("id")) not in previous and _changed(i, threshold)]
-                previous = {str(i.get("id")) for i in items}
+                fresh = [i for i in items if _order_id(i) not in previous and _changed(i, threshold)]
+                previous = {key for i in items if (key := _order_id(i)) is not None}
                 records, skipped = convert(
                     self.name, fresh, partial(to_order, self.ctx.source, store_id), "id"
                 )
@@ -102,7 +102,14 @@ class OrdersStream(PullStream):
         return [str(s["id"]) for s in stores if s.get("id") and self.ctx.list_id in (None, s.get("list_id"))]
 
 
-def _changed(item: dict[str, Any], threshold: datetime | None) -> bool:
-    """Changed since the watermark; an unreadable time counts as changed (validation then decides)."""
+def _order_id(item: Any) -> str | None:
+    """An order's id for the overlap check; None for a non-object, which the conversion then skips."""
+    return str(item.get("id")) if isinstance(item, dict) else None
+
+
+def _changed(item: Any, threshold: datetime | None) -> bool:
+    """Changed since the watermark; an unreadable record counts as changed (validation then decides)."""
+    if not isinstance(item, dict):
+        return True
     updated = parse_time(item.get("updated_at_foreign"))
     return threshold is None or updated is None or updated > threshold

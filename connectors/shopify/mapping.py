@@ -23,7 +23,7 @@ CONSENT = {
     "NOT_SUBSCRIBED": Consent.NEVER_SUBSCRIBED,
     "PENDING": Consent.NEVER_SUBSCRIBED,  # double opt-in not confirmed yet
 }
-BAD_RECORD = (ValidationError, ValueError, TypeError, KeyError, AttributeError)
+BAD_RECORD = (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
 
 
 def skip_reason(error: Exception) -> str:

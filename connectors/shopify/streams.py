@@ -34,12 +34,22 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _aware_time(value: Any) -> datetime | None:
+    """A node's timestamp for the freshness check, or None when it is not a zoned ISO time."""
+    try:
+        moment = parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 MAX_REMEMBERED = 20_000  # (id, updatedAt) pairs carried to the next run, to skip what its lookback re-reads
 
 
 def digest(record_id: str, updated: str) -> str:
     """A short digest of (id, updatedAt): 48 bits, so 20,000 of them practically never collide."""
-    return hashlib.blake2b(f"{record_id}|{updated}".encode(), digest_size=6).hexdigest()
+    key = f"{record_id}|{updated}".encode("utf-8", "surrogatepass")  # hostile text must not crash
+    return hashlib.blake2b(key, digest_size=6).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +100,9 @@ class Run:
 
     def fresh(self, node: Any) -> bool:
         """Newer than the filter's bound and not delivered before (this run or the last one)."""
-        if not isinstance(node, dict) or not isinstance(node.get("updatedAt"), str):
+        updated = _aware_time(node.get("updatedAt")) if isinstance(node, dict) else None
+        if updated is None:
             return True  # let the mapping reject it with a reason
-        updated = parse_time(node["updatedAt"])
         if self.since is not None and updated < self.since:
             return False
         key = digest(str(node.get("id")), node["updatedAt"])
