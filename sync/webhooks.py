@@ -23,6 +23,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from connectors.records import normalize_email
 from sync import tables
 from sync.privacy import export, forget
 
@@ -70,6 +71,9 @@ class ShopifyComplianceWebhook:
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
         if not isinstance(payload, dict):
             return JSONResponse({"error": "body is not a JSON object"}, status_code=400)
+        if (problem := _payload_problem(payload)) is not None:
+            log.warning("event=webhook_rejected connector=%s reason=bad_payload", self.connector)
+            return JSONResponse({"error": problem}, status_code=400)
         await asyncio.to_thread(self._handle, topic, payload)
         if delivery:
             self._seen[delivery] = None
@@ -101,6 +105,20 @@ class ShopifyComplianceWebhook:
                 )
             )
             return [email for email in rows.scalars() if email]
+
+
+def _payload_problem(payload: dict) -> str | None:
+    """Why a signed body is unusable (a 400, not a 500): an email that is not one, a non-object request."""
+    customer = payload.get("customer")
+    email = customer.get("email") if isinstance(customer, dict) else None
+    if isinstance(email, str) and email:
+        try:
+            normalize_email(email).encode()  # a lone surrogate cannot be hashed or stored
+        except ValueError:
+            return "customer.email is not an email address"
+    if not isinstance(payload.get("data_request") or {}, dict):
+        return "data_request is not an object"
+    return None
 
 
 def _safe(value: str) -> str:
