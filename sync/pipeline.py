@@ -105,7 +105,7 @@ async def run_cycle(
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
-        report.score = score_store(engine, types, config.engine, started, config.segments)
+        report.score = score_store(engine, types, config.engine, started, config.segments, config.schedule)
         audit_run(engine, report.run_id, report.score, config)
         report.durations["score"] = time.monotonic() - clock
         for message in report.score.messages:

@@ -6,8 +6,10 @@ settings and the segment settings names the score version, and a cycle whose fin
 scores in the store reuses them. An unchanged shop therefore yields identical values, and the push
 ledger writes nothing. When the input does change within the same day, the shop is re-scored but
 only the customers whose own input rows changed take the new values (see `_carry_over`); everyone
-is refreshed with the first scoring of each new day. Micro-segment centroids are kept in the models
-table so the next retrain can match its clusters to them and keep their ids.
+is refreshed with the first scoring of each new day. The models themselves are kept in the models
+table and retrained on their own schedule (see sync.model_store): between retrains the promoted ones
+score the new data. Micro-segment centroids are kept there too, so the next clustering can match its
+clusters to them and keep their ids.
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
-from engine.frames import ShopFrames, history_at
+from engine.frames import History, ShopFrames, history_at
 from engine.models import TrainingConfig
 from engine.rules import compile_rule
-from engine.scoring import score_customers
+from engine.scoring import ScoringResult, model_specs, score_customers
 from sync import tables
-from sync.config import EngineConfig, SegmentsConfig
+from sync.config import EngineConfig, ScheduleConfig, SegmentsConfig
 from sync.fields import NUMERIC_TYPES, OUTPUTS, PROFILE_ATTRIBUTES, available_outputs, rule_field_kinds
 from sync.frames import load_attributes, load_frames
+from sync.model_store import reusable_models, store_models
 from sync.segments_stage import KIND_PREFIX, SegmentInputs, segment_outputs
 from sync.store import session_scope, upsert
 
@@ -77,6 +80,8 @@ class ScoreReport:
     scored: int = 0
     reused: bool = False
     model_kind: str = ""
+    # The models trained by this stage (empty when the promoted ones scored, or scores were reused).
+    trained: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     scores: dict[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -159,8 +164,8 @@ def _input_digests(frames: ShopFrames, attributes: pd.DataFrame, basis: str) -> 
 def _carry_over(engine: Engine, rows: pd.DataFrame, version: str) -> tuple[pd.DataFrame, int]:
     """Keep the previous values of every customer whose own inputs did not change since the last scoring.
 
-    Within one cutoff day a change to a few customers' data re-scores the shop (the models are retrained
-    on the new data), but only those customers' values are replaced: shop-wide side effects (ranks,
+    Within one cutoff day a change to a few customers' data re-scores the shop (and may retrain the
+    models), but only those customers' values are replaced: shop-wide side effects (ranks,
     retraining noise, shop-level features) wait for the next day's full refresh, so the push writes
     exactly the changed customers. Returns the rows to store and how many customers were carried.
     """
@@ -265,10 +270,12 @@ def score_store(
     settings: EngineConfig,
     now: datetime | None = None,
     segments: SegmentsConfig | None = None,
+    schedule: ScheduleConfig | None = None,
 ) -> ScoreReport:
     """Scores and segments for every known customer; reuses the stored ones when nothing changed."""
     now = now or datetime.now(UTC)
     segments = segments or SegmentsConfig()
+    schedule = schedule or ScheduleConfig()
     cutoff = pd.Timestamp(now).tz_convert("UTC").floor("D")
     frames, validation = load_frames(engine, source_types, settings.sensitive_attributes)
     basis = _basis(cutoff, settings, segments)
@@ -285,13 +292,7 @@ def score_store(
     if history.orders.empty:
         report.messages.append("no orders yet: every customer gets the fields' unknown values")
         return report
-    result = score_customers(
-        history,
-        horizon_days=PURCHASE_HORIZON_DAYS,
-        churn_horizon_days=settings.horizon_days,
-        config=TrainingConfig(min_buyers=settings.min_buyers),
-    )
-    report.messages.extend(result.messages)
+    result = _score(engine, history, settings, schedule.retrain_every_days, now, report)
     attributes = load_attributes(engine, PROFILE_ATTRIBUTES)
     extra = segment_outputs(
         history, result.scores, result.now.features, attributes, _segment_inputs(engine, segments)
@@ -312,6 +313,39 @@ def score_store(
     report.scored = len(report.scores)
     report.model_kind = str(result.scores["model_kind"].iloc[0]) if len(result.scores) else ""
     return report
+
+
+def _score(
+    engine: Engine,
+    history: History,
+    settings: EngineConfig,
+    retrain_every_days: int,
+    now: datetime,
+    report: ScoreReport,
+) -> ScoringResult:
+    """Score with the promoted models while they are fresh; otherwise train, score and store new ones."""
+    specs = model_specs(PURCHASE_HORIZON_DAYS, settings.horizon_days)
+    stored = reusable_models(engine, specs, settings, retrain_every_days, now)
+    result = score_customers(
+        history,
+        horizon_days=PURCHASE_HORIZON_DAYS,
+        churn_horizon_days=settings.horizon_days,
+        config=TrainingConfig(min_buyers=settings.min_buyers),
+        models=stored.models,
+    )
+    report.messages.extend(result.messages)
+    if stored.models is not None and stored.trained_at is not None:
+        due = stored.trained_at + timedelta(days=retrain_every_days)
+        report.messages.append(
+            f"scored with models trained on {stored.trained_at:%Y-%m-%d}; next retrain {due:%Y-%m-%d}"
+        )
+        return result
+    store_models(engine, result.models, report.version, settings, now)
+    report.trained = list(result.models)
+    due = now + timedelta(days=retrain_every_days)
+    report.messages.append(f"models retrained: {stored.why_not}; next retrain {due:%Y-%m-%d}")
+    log.info("event=models_retrained reason=%s", stored.why_not)
+    return result
 
 
 def _segment_inputs(engine: Engine, segments: SegmentsConfig) -> SegmentInputs:
