@@ -65,9 +65,21 @@ class EventKind(StrEnum):
     STARTED_CHECKOUT = "started_checkout"
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+class Canonical(BaseModel):
+    """Shared rules: immutable, no unknown keys, no infinite or NaN numbers, and only text that every
+    store can hold (PostgreSQL refuses NUL characters; pydantic already refuses lone surrogates)."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text contains a NUL character")
+        return value
+
+
+class Record(Canonical):
     source: str = Field(min_length=1, description="connector instance name from the config")
     vendor_id: str = Field(min_length=1, description="the record's id at the vendor")
     raw: dict[str, Any] = Field(default_factory=dict, repr=False, description="vendor JSON as received")
@@ -86,9 +98,7 @@ class Profile(Record):
     )
 
 
-class OrderLine(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
+class OrderLine(Canonical):
     vendor_id: str = Field(min_length=1)
     product_id: str | None = None
     category: str | None = None
