@@ -138,8 +138,16 @@ class EventSink(Protocol):
 
 class Connector(abc.ABC):
     type_name: ClassVar[str]
+    stream_names: ClassVar[tuple[str, ...]]
+    """Every stream the connector can pull; settings naming any other are refused at construction."""
 
     def __init__(self, settings: ConnectorSettings, *, dry_run: bool = False, sink: EventSink | None = None):
+        unknown = sorted(set(settings.streams) - set(self.stream_names))
+        if unknown:
+            raise ValueError(
+                f"connector {settings.name}: unknown {self.type_name} stream(s) {unknown}; "
+                f"known: {list(self.stream_names)}"
+            )
         self.settings = settings
         self.dry_run = dry_run
         self.sink = sink

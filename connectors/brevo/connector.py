@@ -32,14 +32,10 @@ STREAMS = ("contacts", "orders", "campaign_stats")
 
 class BrevoConnector(Connector):
     type_name: ClassVar[str] = "brevo"
+    stream_names = STREAMS
 
     def __init__(self, settings: ConnectorSettings, *, dry_run: bool = False, sink: EventSink | None = None):
         super().__init__(settings, dry_run=dry_run, sink=sink)
-        unknown = sorted(set(settings.streams) - set(STREAMS))
-        if unknown:
-            raise ValueError(
-                f"connector {settings.name}: unknown stream(s) {unknown}; known: {list(STREAMS)}"
-            )
         options = settings.options
         self.page_size = int(options.get("page_size", CONTACTS_MAX_LIMIT))
         self.overlap = int(options.get("page_overlap", 100))

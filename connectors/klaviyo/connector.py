@@ -54,12 +54,10 @@ _LIMIT_KEYS = {
 
 class KlaviyoConnector(Connector):
     type_name: ClassVar[str] = "klaviyo"
+    stream_names = STREAMS
 
     def __init__(self, settings: ConnectorSettings, *, dry_run: bool = False, sink: EventSink | None = None):
         super().__init__(settings, dry_run=dry_run, sink=sink)
-        unknown = set(settings.streams) - set(STREAMS)
-        if unknown:
-            raise ValueError(f"connector {settings.name}: unknown klaviyo streams {sorted(unknown)}")
         self.client = make_client(settings, sink)
 
     async def check(self) -> CheckResult:

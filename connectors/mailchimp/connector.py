@@ -26,14 +26,10 @@ STREAMS = ("members", "email_activity", "orders")
 
 class MailchimpConnector(Connector):
     type_name: ClassVar[str] = "mailchimp"
+    stream_names = STREAMS
 
     def __init__(self, settings: ConnectorSettings, *, dry_run: bool = False, sink: EventSink | None = None):
         super().__init__(settings, dry_run=dry_run, sink=sink)
-        unknown = sorted(set(settings.streams) - set(STREAMS))
-        if unknown:
-            raise ValueError(
-                f"connector {settings.name}: unknown stream(s) {unknown}; known: {list(STREAMS)}"
-            )
         options = settings.options
         page_size = int(options.get("page_size", MAX_PAGE))
         if not 10 <= page_size <= MAX_PAGE:
