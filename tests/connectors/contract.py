@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import Connector, FieldSpec, FieldType
+from pydantic import SecretStr
+
+from connectors.base import Connector, ConnectorSettings, FieldSpec, FieldType
 from simulators.dataset import ShopData
 from simulators.harness import Faults, Limits, LoggedRequest, Simulator
 
@@ -28,11 +30,28 @@ class VendorAdapter(abc.ABC):
     @abc.abstractmethod
     def simulator(self, shop: ShopData, faults: Faults, limits: Limits) -> Simulator: ...
 
-    @abc.abstractmethod
+    connector_class: type[Connector]
+    secret: str = "api_key"  # the credential the simulator hands out and the connector reads
+    lookback: timedelta = timedelta(minutes=10)
+
+    def options(self, simulator: Simulator) -> dict[str, Any]:
+        """Vendor options for the contract runs (small pages so a small shop spans several)."""
+        return {}
+
     def connector(
         self, simulator: Simulator, url: str, *, streams: Sequence[str], dry_run: bool = False
     ) -> Connector:
-        """A connector named after the vendor, pointed at the simulator served at `url`."""
+        """A connector named after the vendor, pointed at the simulator's base URL `url`."""
+        settings = ConnectorSettings(
+            name=self.vendor,
+            base_url=url,
+            credentials={self.secret: SecretStr(simulator.credentials[self.secret])},
+            streams=tuple(streams),
+            lookback=self.lookback,
+            timeout_seconds=10.0,
+            options=self.options(simulator),
+        )
+        return self.connector_class(settings, dry_run=dry_run)
 
     @abc.abstractmethod
     def people(self, simulator: Simulator) -> dict[str, str]:

@@ -56,7 +56,7 @@ class Env:
 
     @property
     def url(self) -> str:
-        return self.server.url + self.sim.base_path
+        return self.sim.base_url(self.server)
 
     def connector(self, *, dry_run: bool = False, streams: Sequence[str] | None = None) -> Connector:
         chosen = streams if streams is not None else [self.adapter.profile_stream]

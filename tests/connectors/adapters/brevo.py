@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr
-
-from connectors.base import Connector, ConnectorSettings
 from connectors.brevo import BrevoConnector
 from simulators import brevo
 from simulators.dataset import ShopData
@@ -46,20 +43,11 @@ class BrevoAdapter(VendorAdapter):
     def simulator(self, shop: ShopData, faults: Faults, limits: Limits) -> Simulator:
         return brevo.build(shop, faults=faults, limits=limits, keep_bodies=True)
 
-    def connector(
-        self, simulator: Simulator, url: str, *, streams: Sequence[str], dry_run: bool = False
-    ) -> Connector:
-        settings = ConnectorSettings(
-            name=self.vendor,
-            base_url=url,
-            credentials={"api_key": SecretStr(simulator.credentials["api_key"])},
-            streams=tuple(streams),
-            lookback=timedelta(minutes=10),
-            timeout_seconds=10,
-            # Small pages so the 600-person shop spans several; the recipe's 2-minute settle stays.
-            options={"page_size": 100, "page_overlap": 10, "parallel": 4},
-        )
-        return BrevoConnector(settings, dry_run=dry_run)
+    connector_class = BrevoConnector
+
+    def options(self, simulator: Simulator) -> dict[str, Any]:
+        # Small pages so the 600-person shop spans several; the recipe's 2-minute settle stays.
+        return {"page_size": 100, "page_overlap": 10, "parallel": 4}
 
     def people(self, simulator: Simulator) -> dict[str, str]:
         with simulator.state.lock:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr
-
-from connectors.base import Connector, ConnectorSettings
 from connectors.klaviyo import KlaviyoConnector
 from simulators import klaviyo
 from simulators.dataset import ShopData
@@ -38,19 +35,10 @@ class KlaviyoAdapter(VendorAdapter):
             job_processing_seconds=0.1,
         )
 
-    def connector(
-        self, simulator: Simulator, url: str, *, streams: Sequence[str], dry_run: bool = False
-    ) -> Connector:
-        settings = ConnectorSettings(
-            name=self.vendor,
-            base_url=url,
-            credentials={"api_key": SecretStr(simulator.credentials["api_key"])},
-            streams=tuple(streams),
-            lookback=timedelta(minutes=10),
-            timeout_seconds=10.0,
-            options={"job_poll_seconds": 0.1, "job_poll_max_seconds": 0.5},
-        )
-        return KlaviyoConnector(settings, dry_run=dry_run)
+    connector_class = KlaviyoConnector
+
+    def options(self, simulator: Simulator) -> dict[str, Any]:
+        return {"job_poll_seconds": 0.1, "job_poll_max_seconds": 0.5}
 
     def people(self, simulator: Simulator) -> dict[str, str]:
         state = simulator.state

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr
-
-from connectors.base import Connector, ConnectorSettings
 from connectors.mailchimp import MailchimpConnector
 from simulators import mailchimp
 from simulators.dataset import ShopData
@@ -45,21 +42,12 @@ class MailchimpAdapter(VendorAdapter):
     def simulator(self, shop: ShopData, faults: Faults, limits: Limits) -> Simulator:
         return mailchimp.build(shop, faults=faults, limits=limits, keep_bodies=True)
 
-    def connector(
-        self, simulator: Simulator, url: str, *, streams: Sequence[str], dry_run: bool = False
-    ) -> Connector:
-        settings = ConnectorSettings(
-            name=self.vendor,
-            base_url=url,
-            credentials={"api_key": SecretStr(simulator.credentials["api_key"])},
-            streams=tuple(streams),
-            lookback=timedelta(minutes=10),
-            timeout_seconds=10,
-            # A small page so the 600-person shop spans many windows; the simulator's listing has no
-            # replication lag, so the run's upper bound needs no settling time.
-            options={"page_size": 50, "settle_seconds": 0, "batch_threshold": 1000},
-        )
-        return MailchimpConnector(settings, dry_run=dry_run)
+    connector_class = MailchimpConnector
+
+    def options(self, simulator: Simulator) -> dict[str, Any]:
+        # A small page so the 600-person shop spans many windows; the simulator's listing has no
+        # replication lag, so the run's upper bound needs no settling time.
+        return {"page_size": 50, "settle_seconds": 0, "batch_threshold": 1000}
 
     def people(self, simulator: Simulator) -> dict[str, str]:
         audience = simulator.state.audience

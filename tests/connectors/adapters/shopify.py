@@ -12,9 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
-from pydantic import SecretStr
 
-from connectors.base import Connector, ConnectorSettings
 from connectors.records import normalize_email
 from connectors.shopify import ShopifyConnector
 from simulators import shopify
@@ -64,19 +62,12 @@ class ShopifyAdapter(VendorAdapter):
     def simulator(self, shop: ShopData, faults: Faults, limits: Limits) -> Simulator:
         return shopify.build(shop, faults=faults, limits=limits, keep_bodies=True)
 
-    def connector(
-        self, simulator: Simulator, url: str, *, streams: Sequence[str], dry_run: bool = False
-    ) -> Connector:
-        settings = ConnectorSettings(
-            name=self.vendor,
-            base_url=url.removesuffix(simulator.base_path),
-            credentials={"access_token": SecretStr(simulator.credentials["access_token"])},
-            streams=tuple(streams),
-            lookback=timedelta(minutes=15),
-            timeout_seconds=10.0,
-            options={"api_version": simulator.credentials["api_version"], "bulk_poll_seconds": 0.05},
-        )
-        return ShopifyConnector(settings, dry_run=dry_run)
+    connector_class = ShopifyConnector
+    secret = "access_token"
+    lookback = timedelta(minutes=15)
+
+    def options(self, simulator: Simulator) -> dict[str, Any]:
+        return {"api_version": simulator.credentials["api_version"], "bulk_poll_seconds": 0.05}
 
     def people(self, simulator: Simulator) -> dict[str, str]:
         state = simulator.state
