@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
+from sqlmodel import Session
 
+from sync import tables
 from sync.config import Config, ConfigError, ShopifyConfig, load_config
 from sync.dashboard import create_app, next_run_of
 from sync.health import HealthServer, HealthState
@@ -49,6 +52,17 @@ class MetricsSink:
             self.metrics.count_request(connector, fields.get("status", "unknown"))
         elif event == "rate_limit_wait":
             self.metrics.add_rate_limit_wait(connector, float(fields.get("seconds", 0.0)))
+
+
+def record_model_quality(metrics: Metrics, engine: Engine) -> None:
+    """Export the promoted models' holdout metrics (of the kind that won) as gauges."""
+    with Session(engine) as session:
+        rows = session.execute(select(tables.Model).where(tables.Model.promoted.is_(True))).scalars()
+        for row in rows:
+            holdout = (row.metrics or {}).get("holdout") or {}
+            for metric, value in (holdout.get(row.kind) or {}).items():
+                if isinstance(value, int | float) and math.isfinite(value):
+                    metrics.set_model_quality(row.output, metric, float(value))
 
 
 def record_cycle_metrics(metrics: Metrics, report: CycleReport) -> None:
@@ -103,6 +117,7 @@ class Daemon:
                 self._loop = None
                 loop.close()
             record_cycle_metrics(self.metrics, report)
+            record_model_quality(self.metrics, self.engine)
             self.state.cycle_finished(report.ok, "; ".join(report.errors) or None)
             if report.ok:
                 self.metrics.mark_success("espd", "cycle")

@@ -9,12 +9,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
+from sync import tables
+from sync.daemon import record_model_quality
 from sync.lock import EXIT_LOCKED
+from sync.metrics import Metrics
+from sync.store import session_scope
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,3 +109,21 @@ def test_daemon_serves_health_refuses_a_second_instance_survives_a_bad_reload_an
     output = process.stdout.read() if process.stdout else ""
     assert "reload_rejected" in output
     assert "stopped" in output
+
+
+def test_promoted_models_holdout_metrics_become_gauges(store_engine: Engine) -> None:
+    with session_scope(store_engine) as session:
+        holdout = {"lightgbm": {"roc_auc": 0.84, "brier": 0.12}, "baseline": {"roc_auc": 0.81}}
+        session.add(
+            tables.Model(output="churn", version="v1", kind="lightgbm", promoted=True,
+                         metrics={"holdout": holdout}, created_at=datetime.now(UTC))
+        )  # fmt: skip
+        session.add(
+            tables.Model(output="churn", version="v0", kind="lightgbm", promoted=False,
+                         metrics={"holdout": {"lightgbm": {"roc_auc": 0.5}}}, created_at=datetime.now(UTC))
+        )  # fmt: skip
+    metrics = Metrics()
+    record_model_quality(metrics, store_engine)
+    text = metrics.exposition()[0].decode()
+    assert 'output="churn"' in text and 'metric="roc_auc"' in text
+    assert "0.84" in text and "0.5\n" not in text
