@@ -111,10 +111,18 @@ def status(config: ConfigArg) -> None:
     console.print(counts)
 
 
-def _cursor_label(state: tables.SyncState | None) -> str:
+def _cursor_label(state: tables.SyncState | None, width: int = 60) -> str:
+    """The cursor's scalar parts (watermarks, offsets), shortened: lists of seen ids are only counted."""
     if state is None or not state.cursor:
         return "-"
-    return ", ".join(f"{k}={v}" for k, v in state.cursor.items())
+    parts = []
+    for key, value in state.cursor.items():
+        shown = (
+            f"{len(value)} ids" if isinstance(value, list) else "{...}" if isinstance(value, dict) else value
+        )
+        parts.append(f"{key}={shown}")
+    label = ", ".join(parts)
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _store_label(config: Config) -> str:
