@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from sync import tables
 from sync.store import open_engine
+from tests.support.store_queries import first_churn_score
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -163,16 +164,7 @@ def test_each_page_in_chromium_shows_the_stores_figures_and_fetches_nothing_from
     assert segments.count("<svg") >= 3
 
     _visit(browser, url + "customer", "lookup")
-    with Session(engine) as session:
-        score = (
-            session.execute(
-                select(tables.Score).where(
-                    tables.Score.output == "churn_risk", tables.Score.value_num.is_not(None)
-                )
-            )
-            .scalars()
-            .first()
-        )
+    score = first_churn_score(engine)
     browser.find_element(By.ID, "key").send_keys(str(score.profile_id))
     browser.find_element(By.CSS_SELECTOR, "form#lookup button").click()
     WebDriverWait(browser, 10).until(

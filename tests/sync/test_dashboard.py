@@ -30,6 +30,7 @@ from sync.dashboard import create_app
 from sync.health import HealthServer, HealthState
 from sync.metrics import Metrics
 from sync.store import open_engine, session_scope
+from tests.support.store_queries import first_churn_score
 
 SHOP_PEOPLE = 600
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -213,16 +214,8 @@ def test_lookup_by_profile_or_vendor_id_shows_the_customers_field_values(
     client: TestClient, store: tuple[Config, Engine]
 ) -> None:
     _, engine = store
+    score = first_churn_score(engine)
     with Session(engine) as session:
-        score = (
-            session.execute(
-                select(tables.Score).where(
-                    tables.Score.output == "churn_risk", tables.Score.value_num.is_not(None)
-                )
-            )
-            .scalars()
-            .first()
-        )
         identity = (
             session.execute(select(tables.Identity).where(tables.Identity.profile_id == score.profile_id))
             .scalars()
