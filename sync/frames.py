@@ -119,9 +119,15 @@ def _identity_properties(engine: Engine, names: Sequence[str]) -> pd.DataFrame:
 
 
 def _read(engine: Engine, statement: object) -> pd.DataFrame:
+    """The rows as a frame, built column by column: pandas building it from Row objects probes each
+    row's attributes, which cost more than the query itself (py-spy, bench/steady_state.py)."""
     with engine.connect() as connection:
         result = connection.execute(statement)  # type: ignore[call-overload]
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        names = list(result.keys())
+        rows = result.fetchall()
+    if not rows:
+        return pd.DataFrame(columns=names)
+    return pd.DataFrame(dict(zip(names, (list(column) for column in zip(*rows, strict=True)), strict=True)))
 
 
 def _one_source_per_customer(orders: pd.DataFrame, source_types: Mapping[str, str]) -> pd.DataFrame:

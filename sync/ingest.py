@@ -9,20 +9,20 @@ statements whatever the page size.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from connectors.base import Page
 from connectors.records import EngagementEvent, Order, Profile
 from sync import tables
 from sync.privacy import erased_emails
-from sync.store import dialect_insert, upsert
+from sync.store import upsert
 
 R = TypeVar("R", Profile, Order, EngagementEvent)
 PROFILE_ATTRIBUTES = ("country", "timezone", "created_at")
@@ -39,6 +39,8 @@ class IngestPolicy:
 class PageWrite:
     written: int
     erased: int  # records dropped because their person was erased
+    unchanged: int = 0  # profiles the store already holds as they are (espd's own pushes coming back)
+    rejected: Mapping[str, int] = field(default_factory=dict)  # rows no store can hold, by reason
 
 
 def write_page(session: Session, connector: str, stream: str, page: Page, policy: IngestPolicy) -> PageWrite:
@@ -48,18 +50,88 @@ def write_page(session: Session, connector: str, stream: str, page: Page, policy
     if policy.erasure_key is not None:
         erased = erased_emails(session, policy.erasure_key, (r.email for r in records if r.email))
         records = [r for r in records if r.email not in erased] if erased else records
-    profiles = [r for r in records if isinstance(r, Profile)]
+    profiles = _latest([r for r in records if isinstance(r, Profile)])
     orders = [r for r in records if isinstance(r, Order)]
     events = [r for r in records if isinstance(r, EngagementEvent)]
-    _write_profiles(session, profiles, policy)
-    _write_orders(session, orders, policy)
-    _write_events(session, events, policy)
+    unchanged = _unchanged_profiles(session, profiles)
+    if unchanged:
+        profiles = [r for r in profiles if (r.source, r.vendor_id) not in unchanged]
+    rejected: Counter[str] = Counter()
+    rejected += _write_profiles(session, profiles, policy)
+    rejected += _write_orders(session, orders, policy)
+    rejected += _write_events(session, events, policy)
     upsert(
         session,
         tables.SyncState,
         [{"connector": connector, "stream": stream, "cursor": page.checkpoint, "updated_at": policy.now}],
     )
-    return PageWrite(written=len(records), erased=len(page.records) - len(records))
+    return PageWrite(
+        written=len(records) - len(unchanged) - rejected.total(),
+        erased=len(page.records) - len(records),
+        unchanged=len(unchanged),
+        rejected=dict(rejected),
+    )
+
+
+def _unchanged_profiles(session: Session, records: Sequence[Profile]) -> set[tuple[str, str]]:
+    """The records that would change nothing the store uses: skipped, so an echo writes nothing.
+
+    Every push changes the vendor's record (its update time, and the fields espd wrote), so the next
+    pull brings back every customer espd wrote. Such a record is left alone when, against the stored
+    identity, its email, external id, consent and creation time are the same, and its custom
+    properties are either the same or differ while the push ledger shows espd confirmed a push to
+    this customer at this destination after the identity was last pulled: nothing but espd's own
+    write happened to that record in between as far as espd can tell, whatever the vendor calls the
+    fields. The raw JSON and vendor update time are refreshed with the next real change.
+    """
+    if not records:
+        return set()
+    identity_table = tables.Identity.__table__  # type: ignore[attr-defined]
+    ledger_table = tables.PushLedger.__table__  # type: ignore[attr-defined]
+    identities, ledger = identity_table.c, ledger_table.c
+    wanted = {(r.source, r.vendor_id): r for r in records}
+    unchanged: set[tuple[str, str]] = set()
+    for source, vendor_ids in _by_source(wanted):
+        statement = (
+            select(
+                identities.vendor_id,
+                identities.email,
+                identities.external_id,
+                identities.consent,
+                identities.vendor_created_at,
+                identities.properties,
+                identities.pulled_at,
+                ledger.confirmed_at,
+            )
+            .select_from(identity_table)
+            .outerjoin(
+                ledger_table,
+                (ledger.destination == identities.source) & (ledger.profile_id == identities.profile_id),
+            )
+            .where(
+                identities.source == source,
+                identities.vendor_id.in_(vendor_ids),
+                identities.profile_id.is_not(None),
+            )
+        )
+        for vendor_id, *stored, properties, pulled, pushed in session.execute(statement):
+            r = wanted[(source, vendor_id)]
+            if (r.email, r.external_id, r.consent.value, r.created_at) != tuple(stored):
+                continue
+            echo = pushed is not None and pulled is not None and pushed >= pulled
+            if r.properties == (properties or {}) or echo:
+                unchanged.add((source, vendor_id))
+    return unchanged
+
+
+def _by_source(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """(source, up to 500 vendor ids) chunks: one `IN (...)` each, within every backend's limits."""
+    by_source: dict[str, list[str]] = {}
+    for source, vendor_id in sorted(set(keys)):
+        by_source.setdefault(source, []).append(vendor_id)
+    for source, vendor_ids in by_source.items():
+        for start in range(0, len(vendor_ids), 500):
+            yield source, vendor_ids[start : start + 500]
 
 
 def _profile_ids_by_email(
@@ -73,12 +145,18 @@ def _profile_ids_by_email(
     wanted = sorted(attributes)
     if not wanted:
         return {}
-    statement = _profile_upsert(session.get_bind().dialect.name)
     rows = [
         {"email": e, "updated_at": now, **{k: attributes[e].get(k) for k in PROFILE_ATTRIBUTES}}
         for e in wanted
     ]
-    session.execute(statement, rows)
+    upsert(
+        session,
+        tables.Profile,
+        rows,
+        update_columns=PROFILE_ATTRIBUTES,
+        conflict_columns=("email",),
+        fill_only=PROFILE_ATTRIBUTES,
+    )
     columns = (
         tables.Profile.__table__.c
     )  # Core columns: an ORM-attribute select costs more than the query itself
@@ -90,32 +168,17 @@ def _profile_ids_by_email(
     return found
 
 
-@functools.lru_cache(maxsize=4)
-def _profile_upsert(dialect: str) -> Any:
-    """Insert customers by email, filling only what their row lacks (built once per backend)."""
-    table = tables.Profile.__table__
-    statement = dialect_insert(dialect)(table)
-    return statement.on_conflict_do_update(
-        index_elements=["email"],
-        set_={k: func.coalesce(table.c[k], statement.excluded[k]) for k in PROFILE_ATTRIBUTES},
-    )
-
-
 def _profile_ids_by_identity(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Profile ids by (source, vendor id), one `vendor_id IN (...)` per source (a page has one source)."""
-    by_source: dict[str, list[str]] = {}
-    for source, vendor_id in sorted(set(keys)):
-        by_source.setdefault(source, []).append(vendor_id)
-    columns = tables.Identity.__table__.c
+    columns = tables.Identity.__table__.c  # type: ignore[attr-defined]
     found: dict[tuple[str, str], int] = {}
-    for source, vendor_ids in by_source.items():
-        for start in range(0, len(vendor_ids), 500):
-            rows = session.execute(
-                select(columns.vendor_id, columns.profile_id).where(
-                    columns.source == source, columns.vendor_id.in_(vendor_ids[start : start + 500])
-                )
+    for source, vendor_ids in _by_source(keys):
+        rows = session.execute(
+            select(columns.vendor_id, columns.profile_id).where(
+                columns.source == source, columns.vendor_id.in_(vendor_ids)
             )
-            found.update({(source, vid): pid for vid, pid in rows if pid is not None})
+        )
+        found.update({(source, vid): pid for vid, pid in rows if pid is not None})
     return found
 
 
@@ -141,10 +204,10 @@ def _anonymous_profile_ids(
     return known
 
 
-def _write_profiles(session: Session, records: Sequence[Profile], policy: IngestPolicy) -> None:
+def _write_profiles(session: Session, records: Sequence[Profile], policy: IngestPolicy) -> Counter[str]:
     records = _latest(records)
     if not records:
-        return
+        return Counter()
     by_email = _profile_ids_by_email(
         session,
         {r.email: {k: getattr(r, k) for k in PROFILE_ATTRIBUTES} for r in records if r.email},
@@ -152,7 +215,7 @@ def _write_profiles(session: Session, records: Sequence[Profile], policy: Ingest
     )
     anonymous = _anonymous_profile_ids(session, [r for r in records if not r.email], policy.now)
     expires = policy.now + policy.raw_retention
-    upsert(
+    return upsert(
         session,
         tables.Identity,
         [
@@ -172,7 +235,7 @@ def _write_profiles(session: Session, records: Sequence[Profile], policy: Ingest
             }
             for r in records
         ],
-    )
+    ).rejected
 
 
 def _latest(records: Sequence[R]) -> list[R]:
@@ -198,13 +261,13 @@ def _customer_ids(
     ]
 
 
-def _write_orders(session: Session, records: Sequence[Order], policy: IngestPolicy) -> None:
+def _write_orders(session: Session, records: Sequence[Order], policy: IngestPolicy) -> Counter[str]:
     records = _latest(records)
     if not records:
-        return
+        return Counter()
     expires = policy.now + policy.raw_retention
     profile_ids = _customer_ids(session, records, policy.now)
-    upsert(
+    rejected = upsert(
         session,
         tables.Order,
         [
@@ -225,8 +288,8 @@ def _write_orders(session: Session, records: Sequence[Order], policy: IngestPoli
             }
             for r, pid in zip(records, profile_ids, strict=True)
         ],
-    )
-    upsert(
+    ).rejected
+    rejected += upsert(
         session,
         tables.OrderLine,
         [
@@ -243,15 +306,16 @@ def _write_orders(session: Session, records: Sequence[Order], policy: IngestPoli
             for r in records
             for line in r.lines
         ],
-    )
+    ).rejected
+    return rejected
 
 
-def _write_events(session: Session, records: Sequence[EngagementEvent], policy: IngestPolicy) -> None:
+def _write_events(session: Session, records: Sequence[EngagementEvent], policy: IngestPolicy) -> Counter[str]:
     records = _latest(records)
     if not records:
-        return
+        return Counter()
     profile_ids = _customer_ids(session, records, policy.now)
-    upsert(
+    return upsert(
         session,
         tables.Event,
         [
@@ -267,4 +331,4 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
             }
             for r, pid in zip(records, profile_ids, strict=True)
         ],
-    )
+    ).rejected

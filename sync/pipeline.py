@@ -55,6 +55,7 @@ class CycleReport:
     def counts(self) -> dict[str, int]:
         return {
             "pulled": sum(r.pulled for r in self.pulls),
+            "pulled_unchanged": sum(r.unchanged for r in self.pulls),
             "skipped_malformed": sum(r.skipped for r in self.pulls),
             "scored": self.score.scored if self.score else 0,
             "pushed": sum(p.pushed for p in self.pushes),

@@ -31,7 +31,8 @@ log = logging.getLogger("espd.pull")
 class StreamReport:
     connector: str
     stream: str
-    pulled: int = 0
+    pulled: int = 0  # records written to the store
+    unchanged: int = 0  # records the store already held as they are (e.g. espd's pushes coming back)
     skipped: int = 0
     pages: int = 0
     error: str | None = None
@@ -77,12 +78,12 @@ async def _pull_pages(
     async for page in stream.read(checkpoint, started):
         written = await asyncio.to_thread(_store_page, engine, connector.name, stream.name, page, policy)
         report.pulled += written.written
+        report.unchanged += written.unchanged
         report.pages += 1
-        if written.erased:
-            report.skipped += written.erased
-            report.skip_reasons["erased person"] = (
-                report.skip_reasons.get("erased person", 0) + written.erased
-            )
+        for reason, count in (("erased person", written.erased), *written.rejected.items()):
+            if count:
+                report.skipped += count
+                report.skip_reasons[reason] = report.skip_reasons.get(reason, 0) + count
         for skipped in page.skipped:
             report.skipped += 1
             report.skip_reasons[skipped.reason] = report.skip_reasons.get(skipped.reason, 0) + 1

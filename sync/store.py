@@ -2,13 +2,12 @@
 
 SQLite (the default) runs in WAL mode so the health server can read while a cycle writes; its file
 and the -wal/-shm companions are created 0600 inside a 0700 state directory because they hold
-customer data. PostgreSQL is used by URL. Writes are batched `INSERT … ON CONFLICT DO UPDATE` so
-re-reading a page after a crash is harmless.
+customer data. PostgreSQL is used by URL. Writes are batched `INSERT … ON CONFLICT DO UPDATE`
+(see sync.bulk) so re-reading a page after a crash is harmless.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,12 +16,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table, create_engine, event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from sync import tables
+from sync.bulk import BulkWrite, bulk_upsert
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -94,38 +93,21 @@ def upsert(
     rows: Sequence[dict[str, Any]],
     update_columns: Iterable[str] | None = None,
     conflict_columns: Iterable[str] | None = None,
-) -> int:
+    fill_only: Iterable[str] = (),
+) -> BulkWrite:
     """Insert `rows`, updating the given columns (default: every non-key column) on conflict.
 
-    The conflict target is the primary key unless `conflict_columns` names a unique constraint.
-    Every row must have the same keys. One single-row statement is executed with all the rows
-    (executemany): it is compiled once and cached, where a multi-row VALUES statement was compiled
-    anew for every page and cost ~80 % of ingest time (bench/pull_throughput.py).
+    The conflict target is the primary key unless `conflict_columns` names a unique constraint;
+    `fill_only` columns are set only where the stored row has none. Every row must have the same keys.
+    Rows go through `sync.bulk` (executemany of one compiled statement on SQLite, COPY through a staging
+    table on PostgreSQL); rows whose text no store can hold are counted in the result, not written.
     """
-    if not rows:
-        return 0
     sa_table = table.__table__  # type: ignore[attr-defined]
+    if not rows:
+        return BulkWrite()
     keys = list(conflict_columns) if conflict_columns else [c.name for c in sa_table.primary_key.columns]
     updates = list(update_columns) if update_columns is not None else [c for c in rows[0] if c not in keys]
-    dialect = session.get_bind().dialect.name
-    session.execute(_upsert_statement(dialect, sa_table, tuple(keys), tuple(updates)), list(rows))
-    return len(rows)
-
-
-@functools.lru_cache(maxsize=256)
-def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...], updates: tuple[str, ...]) -> Any:
-    """Built once per shape: constructing `excluded` anew for every page cost ~10 % of ingest time."""
-    statement = dialect_insert(dialect)(table)
-    if not updates:
-        return statement.on_conflict_do_nothing(index_elements=list(keys))
-    return statement.on_conflict_do_update(
-        index_elements=list(keys), set_={c: statement.excluded[c] for c in updates}
-    )
-
-
-def dialect_insert(dialect: str) -> Any:
-    """The backend's INSERT construct, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return bulk_upsert(session, sa_table, rows, keys, updates, tuple(fill_only))
 
 
 def row_counts(engine: Engine) -> dict[str, int]:

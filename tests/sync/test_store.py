@@ -50,7 +50,7 @@ def test_migrate_twice_is_harmless(store_engine: Engine) -> None:
 
 def test_bulk_upsert_inserts_then_updates_without_duplicates(store_engine: Engine) -> None:
     with session_scope(store_engine) as session:
-        assert upsert(session, tables.Order, _orders(1200, 10.0)) == 1200
+        assert upsert(session, tables.Order, _orders(1200, 10.0)).written == 1200
     with session_scope(store_engine) as session:
         upsert(session, tables.Order, _orders(1300, 20.0))
     with Session(store_engine) as session:
