@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -46,6 +47,11 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (the simulators run inside it too)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def emit(bench: str, result: dict[str, Any], summary: list[str]) -> None:

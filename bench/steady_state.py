@@ -7,6 +7,9 @@ second cycle sends a few dozen requests, far below any limit), runs one full
 cycle (`espd once`'s code path: lock, migrate, pull, score, push), clears the simulators' request
 logs, then runs a second cycle with nothing changed. Requests of the second cycle are counted by
 kind from the request logs (Shopify's GraphQL POSTs by operation, since reads are POSTs there too).
+The customers the first cycle wrote come back in the second (their vendor update time moved): those
+echoes are counted as `pulled_unchanged`, and `pulled` is what the second cycle wrote to the store.
+`cpu_s` (client + in-process simulators) is the figure least bent by other jobs on the box.
 Goals (issue 10): 0 writes to any vendor, second cycle < 5 s on a `small` shop.
 """
 
@@ -21,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchlib import emit, served_simulators
+from benchlib import emit, peak_rss_mb, served_simulators
 
 from simulators import shops
 from simulators.harness import Limits, LoggedRequest
@@ -66,14 +69,14 @@ def main() -> None:
     ):
         for sim in sims.values():
             sim.log.keep_bodies = True
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         first = run_one_cycle(config)
-        first_s = time.perf_counter() - started
+        first_s, first_cpu = time.perf_counter() - started, time.process_time() - cpu
         for sim in sims.values():
             sim.log.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         second = run_one_cycle(config)
-        second_s = time.perf_counter() - started
+        second_s, second_cpu = time.perf_counter() - started, time.process_time() - cpu
         kinds: Counter[str] = Counter()
         writes: Counter[str] = Counter()
         for vendor, sim in sims.items():
@@ -82,11 +85,14 @@ def main() -> None:
                 kinds[f"{vendor} {kind}"] += 1
                 writes[f"{vendor} {kind}"] += is_write
     total_writes = sum(writes.values())
+    reused = bool(second.score and second.score.reused)
     summary = [
         f"first cycle {first_s:.1f} s ({'ok' if first.ok else 'FAILED'}), "
         f"pulled {first.counts()['pulled']:,}",
-        f"second cycle {second_s:.1f} s (goal < {GOAL_SECONDS:.0f} s), {sum(kinds.values())} requests, "
-        f"{total_writes} writes (goal 0)",
+        f"second cycle {second_s:.1f} s, {second_cpu:.1f} CPU-s (goal < {GOAL_SECONDS:.0f} s), "
+        f"{sum(kinds.values())} requests, {total_writes} writes (goal 0), "
+        f"{second.counts()['pulled']:,} store rows written, {second.counts()['pulled_unchanged']:,} "
+        f"records pulled back unchanged, scores {'reused' if reused else 'recomputed'}",
         *(f"  {n:>5}  {kind}{'  [WRITE]' if writes[kind] else ''}" for kind, n in sorted(kinds.items())),
     ]
     emit(
@@ -96,18 +102,22 @@ def main() -> None:
             "first_cycle": {
                 "ok": first.ok,
                 "wall_s": round(first_s, 2),
+                "cpu_s": round(first_cpu, 2),
                 **counts(first),
                 "errors": first.errors,
             },
             "second_cycle": {
                 "ok": second.ok,
                 "wall_s": round(second_s, 2),
+                "cpu_s": round(second_cpu, 2),
+                "scores_reused": reused,
                 **counts(second),
                 "errors": second.errors,
             },
             "requests_by_kind": dict(sorted(kinds.items())),
             "writes_by_kind": {k: v for k, v in sorted(writes.items()) if v},
             "writes": total_writes,
+            "peak_rss_mb": peak_rss_mb(),
             "goals_met": {"zero_writes": total_writes == 0, "under_5s": second_s < GOAL_SECONDS},
             "documented_limits": args.documented_limits,
             "command": f"bench/steady_state.py --shop {args.shop} --seed {args.seed}"

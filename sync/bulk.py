@@ -50,7 +50,7 @@ class _Shape:
     columns: tuple[str, ...]
     keys: tuple[str, ...]
     converters: tuple[Converter | None, ...]
-    text_columns: tuple[int, ...]  # positions of plain text columns, checked for unstorable text
+    text_columns: tuple[int, ...]  # positions of the columns whose str values go to the store as text
     values_sql: str  # INSERT … VALUES (params) ON CONFLICT …
     merge_sql: str  # INSERT … SELECT FROM staging ON CONFLICT … (PostgreSQL)
     stage: str
@@ -168,7 +168,9 @@ def _shape(
         columns=columns,
         keys=keys,
         converters=tuple(_converter(table.c[c].type, dialect) for c in columns),
-        text_columns=tuple(i for i, c in enumerate(columns) if table.c[c].type.python_type is str),
+        text_columns=tuple(
+            i for i, c in enumerate(columns) if not isinstance(table.c[c].type, (JSON, UtcDateTime))
+        ),
         values_sql=f"INSERT INTO {name} ({listed}) VALUES ({params}) {conflict}",
         merge_sql=f'INSERT INTO {name} ({listed}) SELECT {listed} FROM "{stage}" {conflict}',
         stage=stage,

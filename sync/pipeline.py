@@ -14,7 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlmodel import Session
 
 from connectors.base import Connector, EventSink
 from connectors.records import FieldValue
@@ -106,7 +107,15 @@ async def run_cycle(
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
-        report.score = score_store(engine, types, config.engine, started, config.segments, config.schedule)
+        report.score = score_store(
+            engine,
+            types,
+            config.engine,
+            started,
+            config.segments,
+            config.schedule,
+            inputs_changed=_inputs_changed(engine, report),
+        )
         audit_run(engine, report.run_id, report.score, config)
         report.durations["score"] = time.monotonic() - clock
         for message in report.score.messages:
@@ -125,6 +134,25 @@ async def run_cycle(
         " ".join(f"{k}={v}" for k, v in report.counts().items()),
     )
     return report
+
+
+def _inputs_changed(engine: Engine, report: CycleReport) -> bool:
+    """Whether the store may hold input the last scoring did not see.
+
+    Only a pull writes the engine's input rows (an erasure deletes a person's scores with their data),
+    so nothing changed when this cycle's pull wrote nothing and the run before it completed, scoring
+    included; a crashed or failed run may have pulled without scoring, so after one everything is read.
+    """
+    if any(r.pulled for r in report.pulls):
+        return True
+    with Session(engine) as session:
+        previous = session.execute(
+            select(tables.Run.status)
+            .where(tables.Run.kind == "cycle", tables.Run.id < report.run_id)
+            .order_by(tables.Run.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    return previous != "ok"
 
 
 async def _push_all(

@@ -11,7 +11,8 @@ from sqlmodel import Session
 from connectors.base import Page
 from connectors.records import Consent, EngagementEvent, EventKind, Order, OrderLine, Profile
 from sync import tables
-from sync.ingest import IngestPolicy, write_page
+from sync.ingest import IngestPolicy, PageWrite, write_page
+from sync.ledger import PushLedger
 from sync.store import row_counts, session_scope
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -109,3 +110,49 @@ def test_a_page_and_its_checkpoint_commit_together(store_engine: Engine) -> None
     with Session(store_engine) as session:
         assert session.get(tables.SyncState, ("k", "profiles")) is None
     assert row_counts(store_engine)["identities"] == 0
+
+
+def _pull(engine: Engine, profile: Profile, at: datetime) -> PageWrite:
+    policy = IngestPolicy(raw_retention=timedelta(days=30), now=at)
+    with session_scope(engine) as session:
+        return write_page(session, "klaviyo", "profiles", Page([profile], {"at": at.isoformat()}), policy)
+
+
+def _profile_id(engine: Engine, vendor_id: str) -> int:
+    with Session(engine) as session:
+        identity = session.get(tables.Identity, ("klaviyo", vendor_id))
+        assert identity is not None and identity.profile_id is not None
+        return identity.profile_id
+
+
+def test_espd_own_pushes_coming_back_write_nothing_but_other_changes_do(store_engine: Engine) -> None:
+    """An echo is told apart by the push ledger, whatever the vendor names espd's fields."""
+    first = {"ESPD_CHURN": 0.2, "plan": "gold"}
+    for vid in ("K1", "K2", "K3"):
+        _pull(store_engine, _profile("klaviyo", vid, f"{vid}@example.com", properties=first), NOW)
+    with session_scope(store_engine) as session:  # espd pushed to K1 and K3 after that pull
+        PushLedger(session, "klaviyo").confirm(
+            {_profile_id(store_engine, v): {"espd_churn_risk": 0.7} for v in ("K1", "K3")},
+            NOW + timedelta(hours=1),
+        )
+    later = NOW + timedelta(hours=2)
+
+    def pulled_again(vid: str, **changes: object) -> Profile:
+        return _profile(
+            "klaviyo", vid, f"{vid}@example.com", properties={**first, "ESPD_CHURN": 0.7}
+        ).model_copy(
+            update={"updated_at": later, "raw": {"id": vid, "updated": later.isoformat()}, **changes}
+        )
+
+    echo = _pull(store_engine, pulled_again("K1"), later)
+    assert (echo.written, echo.unchanged) == (0, 1)
+    not_ours = _pull(store_engine, pulled_again("K2"), later)  # no push to K2: someone else changed it
+    assert (not_ours.written, not_ours.unchanged) == (1, 0)
+    unsubscribed = _pull(store_engine, pulled_again("K3", consent=Consent.UNSUBSCRIBED), later)
+    assert (unsubscribed.written, unsubscribed.unchanged) == (1, 0)
+    with Session(store_engine) as session:
+        stored = {i.vendor_id: i for i in session.execute(select(tables.Identity)).scalars()}
+    assert stored["K1"].properties == first and stored["K1"].pulled_at == NOW
+    assert stored["K2"].properties["ESPD_CHURN"] == 0.7 and stored["K3"].consent == "unsubscribed"
+    same_again = _pull(store_engine, pulled_again("K2"), later + timedelta(hours=1))
+    assert (same_again.written, same_again.unchanged) == (0, 1)
