@@ -4,7 +4,7 @@
 
 Every stream of the four connectors is pulled from empty through `sync.pull.pull_stream` (HTTP,
 parse, validate, identity resolution, upsert), one stream at a time so each has the machine to
-itself and its rate is its own. Each stream's pages are then replayed through `sync.ingest.write_page`
+itself and its rate is its own. Each stream's pages are then replayed through `sync.pull.store_pages`
 into a second, empty store and dropped: that is the store's share of the cost (ingest alone), and the
 difference is HTTP + parsing + the simulators' own serving. The simulators run in this process
 (threads), so `per_cpu_s` (records per CPU second of client + simulator) says what the code costs on
@@ -29,7 +29,7 @@ from connectors.base import Checkpoint, Page, PullStream
 from simulators import shops
 from simulators.harness import Limits
 from sync.ingest import IngestPolicy
-from sync.pull import _store_page, pull_stream
+from sync.pull import BATCH_RECORDS, pull_stream, store_pages
 from sync.store import migrate, open_engine
 from sync.wiring import build_connector
 
@@ -99,10 +99,17 @@ async def pull_everything(config: Any, policy: IngestPolicy, ingest_url: str) ->
 
 
 def ingest_alone(engine: Any, connector: str, stream: str, pages: list[Page], policy: IngestPolicy) -> float:
-    """Seconds to replay one stream's recorded pages into the empty ingest-only store."""
+    """Seconds to replay one stream's recorded pages into the empty ingest-only store, batched as the
+    pull stage batches them (about `BATCH_RECORDS` records per transaction)."""
     started = time.perf_counter()
+    batch: list[Page] = []
     for page in pages:
-        _store_page(engine, connector, stream, page, policy)
+        batch.append(page)
+        if sum(len(p.records) for p in batch) >= BATCH_RECORDS:
+            store_pages(engine, connector, stream, batch, policy)
+            batch = []
+    if batch:
+        store_pages(engine, connector, stream, batch, policy)
     return time.perf_counter() - started
 
 

@@ -74,15 +74,15 @@ def write_page(session: Session, connector: str, stream: str, page: Page, policy
 
 
 def _unchanged_profiles(session: Session, records: Sequence[Profile]) -> set[tuple[str, str]]:
-    """The records that would change nothing the store uses: skipped, so an echo writes nothing.
+    """The records that are only espd's own push coming back: skipped, so an echo writes nothing.
 
     Every push changes the vendor's record (its update time, and the fields espd wrote), so the next
-    pull brings back every customer espd wrote. Such a record is left alone when, against the stored
-    identity, its email, external id, consent and creation time are the same, and its custom
-    properties are either the same or differ while the push ledger shows espd confirmed a push to
-    this customer at this destination after the identity was last pulled: nothing but espd's own
-    write happened to that record in between as far as espd can tell, whatever the vendor calls the
-    fields. The raw JSON and vendor update time are refreshed with the next real change.
+    pull brings back every customer espd wrote. Such a record is left alone when the push ledger shows
+    espd confirmed a push to this customer at this destination after the stored identity was last
+    pulled, and its email, external id, consent and creation time are what the store holds: only
+    custom properties moved, which is what espd's push does, whatever the vendor calls the fields.
+    The cost: a change to another custom property made at the vendor in that same window waits for
+    the record's next change. Raw JSON and vendor update time are refreshed with the next real change.
     """
     if not records:
         return set()
@@ -99,7 +99,6 @@ def _unchanged_profiles(session: Session, records: Sequence[Profile]) -> set[tup
                 identities.external_id,
                 identities.consent,
                 identities.vendor_created_at,
-                identities.properties,
                 identities.pulled_at,
                 ledger.confirmed_at,
             )
@@ -114,12 +113,11 @@ def _unchanged_profiles(session: Session, records: Sequence[Profile]) -> set[tup
                 identities.profile_id.is_not(None),
             )
         )
-        for vendor_id, *stored, properties, pulled, pushed in session.execute(statement):
+        for vendor_id, *stored, pulled, pushed in session.execute(statement):
             r = wanted[(source, vendor_id)]
             if (r.email, r.external_id, r.consent.value, r.created_at) != tuple(stored):
                 continue
-            echo = pushed is not None and pulled is not None and pushed >= pulled
-            if r.properties == (properties or {}) or echo:
+            if pushed is not None and pulled is not None and pushed >= pulled:
                 unchanged.add((source, vendor_id))
     return unchanged
 

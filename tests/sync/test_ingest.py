@@ -154,5 +154,7 @@ def test_espd_own_pushes_coming_back_write_nothing_but_other_changes_do(store_en
         stored = {i.vendor_id: i for i in session.execute(select(tables.Identity)).scalars()}
     assert stored["K1"].properties == first and stored["K1"].pulled_at == NOW
     assert stored["K2"].properties["ESPD_CHURN"] == 0.7 and stored["K3"].consent == "unsubscribed"
-    same_again = _pull(store_engine, pulled_again("K2"), later + timedelta(hours=1))
-    assert (same_again.written, same_again.unchanged) == (0, 1)
+    touched = _pull(store_engine, pulled_again("K1", updated_at=later + timedelta(hours=3)), later)
+    assert (touched.written, touched.unchanged) == (0, 1)  # still within the window of espd's push
+    pulled_back = _pull(store_engine, pulled_again("K2"), later + timedelta(hours=1))
+    assert (pulled_back.written, pulled_back.unchanged) == (1, 0)  # no push to K2: its update time counts
