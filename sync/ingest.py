@@ -39,7 +39,7 @@ class IngestPolicy:
 class PageWrite:
     written: int
     erased: int  # records dropped because their person was erased
-    unchanged: int = 0  # profiles the store already holds as they are (espd's own pushes coming back)
+    unchanged: int = 0  # profiles that were only espd's own pushes coming back (not written)
     rejected: Mapping[str, int] = field(default_factory=dict)  # rows no store can hold, by reason
 
 

@@ -36,7 +36,7 @@ class StreamReport:
     connector: str
     stream: str
     pulled: int = 0  # records written to the store
-    unchanged: int = 0  # records the store already held as they are (e.g. espd's pushes coming back)
+    unchanged: int = 0  # records that were only espd's own pushes coming back (not written)
     skipped: int = 0
     pages: int = 0
     error: str | None = None
