@@ -23,16 +23,20 @@ from typer.testing import CliRunner
 from simulators import brevo, klaviyo, mailchimp, shops
 from simulators.dataset import ShopData
 from simulators.harness import Simulator, SimulatorServer
+from simulators.shopify.webhooks import send_compliance_webhooks
 from sync import tables
 from sync.cli import app
 from sync.config import ConfigError, load_config
 from sync.daemon import record_erasure_metrics
-from sync.erasure import propagate
+from sync.erasure import enqueue, erasing_connectors, propagate
+from sync.health import HealthServer, HealthState
 from sync.ingest import IngestPolicy
 from sync.metrics import Metrics
-from sync.privacy import erasure_key
+from sync.pipeline import run_cycle
+from sync.privacy import erasure_key, forget
 from sync.pull import pull_all
-from sync.store import open_engine
+from sync.store import migrate, open_engine
+from sync.webhooks import ShopifyComplianceWebhook
 from sync.wiring import build_connector
 
 VENDORS = ("klaviyo", "mailchimp", "brevo")
@@ -251,3 +255,54 @@ def test_shopify_cannot_be_configured_to_erase(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert "espd.yaml:6:5 connectors.shop.erase: espd never deletes Shopify customers" in str(error.value)
+
+
+def test_a_verified_redact_webhook_queues_the_erasure_for_the_next_drain(
+    tmp_path: Path, store_url: str, store_engine: Engine, vendors: Vendors, shop: ShopData
+) -> None:
+    email = _everywhere(shop)
+    config = load_config(_config(tmp_path, vendors, store_url, {"brevo": True}))
+    key = erasure_key(config.state_dir)
+    webhook = ShopifyComplianceWebhook(
+        "shop", [b"secret"], store_engine, key, config.state_dir, erase_to=lambda: erasing_connectors(config)
+    )
+    server = HealthServer(state=HealthState(), metrics=Metrics(), store_ping=lambda: None, port=0)
+    server.add_route("/webhooks/shopify/shop", webhook.__call__, methods=("POST",), public=True)
+    with server:
+        url = f"{server.url}/webhooks/shopify/shop"
+        common = {"secret": "secret", "shop_domain": "espd-demo.myshopify.com", "attempts": 1}
+        redact = send_compliance_webhooks(url, customer={"id": 1, "email": email}, **common)
+        assert [d.statuses[-1] for d in redact] == [200, 200, 200]  # data_request, redact, shop/redact
+
+    queued = _requests(store_engine)
+    assert set(queued) == {"brevo"} and queued["brevo"].status == "pending"
+    assert vendors.held("brevo", email) and _clear_copies(store_engine, email) == []
+
+    (report,) = asyncio.run(propagate(config, store_engine, key))  # what the daemon's cycle runs first
+
+    assert report.erased == 1 and not vendors.held("brevo", email)
+
+
+def test_a_cycle_drains_owed_erasures_before_it_pulls(
+    tmp_path: Path, vendors: Vendors, shop: ShopData
+) -> None:
+    email = _everywhere(shop)
+    url = f"sqlite:///{tmp_path / 'espd.sqlite'}"
+    config_path = _config(tmp_path, vendors, url, {"brevo": True})
+    config = load_config(config_path)
+    config = config.model_copy(update={"connectors": {"brevo": config.connectors["brevo"]}})
+    engine = open_engine(url)
+    migrate(engine)
+    key = erasure_key(config.state_dir)
+    enqueue(engine, key, email, ["brevo"], reason="test")  # as `espd forget` did before an outage
+    forget(engine, key, email, reason="test")
+    vendors.sims["brevo"].log.clear()
+
+    report = asyncio.run(run_cycle(config, engine))
+
+    assert report.counts()["erasures_settled"] == 1 and not vendors.held("brevo", email)
+    entries = vendors.sims["brevo"].log.entries()
+    first_delete = next(i for i, e in enumerate(entries) if e.method == "DELETE")
+    first_pull = next(i for i, e in enumerate(entries) if e.method == "GET" and e.path == "/v3/contacts")
+    assert first_delete < first_pull
+    assert _profile_count(engine, email) == 0
