@@ -209,6 +209,7 @@ class Daemon:
             token=token,
         ).start()
         self._add_webhooks(server)
+        record_erasure_metrics(self.metrics, self.engine)  # what is still owed, before the first cycle
         if server_config.dashboard:
             server.mount(
                 "/dashboard",
