@@ -80,7 +80,9 @@ def vendors(shop: ShopData) -> Iterator[Vendors]:
             server.stop()
 
 
-def _config(tmp_path: Path, vendors: Vendors, store_url: str, erase: dict[str, bool]) -> Path:
+def _config(
+    tmp_path: Path, vendors: Vendors, store_url: str, erase: dict[str, bool], key: str = "api_key"
+) -> Path:
     lines = [f"state_dir: {tmp_path / 'state'}", "store:", f"  url: {store_url}", "connectors:"]
     for name in VENDORS:
         sim = vendors.sims[name]
@@ -88,7 +90,7 @@ def _config(tmp_path: Path, vendors: Vendors, store_url: str, erase: dict[str, b
             f"  {name}:",
             f"    type: {name}",
             f"    base_url: {sim.base_url(vendors.servers[name])}",
-            f"    api_key: {sim.credentials['api_key']}",
+            f"    api_key: {sim.credentials.get(key, sim.credentials['api_key'])}",
             f"    erase: {'true' if erase.get(name) else 'false'}",
         ]
     path = tmp_path / "espd.yaml"
@@ -315,3 +317,18 @@ def test_a_cycle_drains_owed_erasures_before_it_pulls(
     first_pull = next(i for i, e in enumerate(entries) if e.method == "GET" and e.path == "/v3/contacts")
     assert first_delete < first_pull
     assert _profile_count(engine, email) == 0
+
+
+def test_a_key_without_the_deletion_scope_keeps_the_request_pending_and_says_why(
+    tmp_path: Path, vendors: Vendors, shop: ShopData
+) -> None:
+    url = f"sqlite:///{tmp_path / 'espd.sqlite'}"
+    config = _config(tmp_path, vendors, url, {"klaviyo": True}, key="read_only_api_key")
+
+    output = _forget(config, _everywhere(shop))
+
+    assert "klaviyo: still pending" in output
+    pending = _requests(open_engine(url))["klaviyo"]
+    assert pending.status == "pending" and pending.sealed_email is not None
+    assert "auth_failed (HTTP 403)" in (pending.last_error or "")
+    assert "data-privacy:write" in (pending.last_error or "")  # the operator learns which scope
