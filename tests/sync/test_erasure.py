@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -332,3 +335,32 @@ def test_a_key_without_the_deletion_scope_keeps_the_request_pending_and_says_why
     assert pending.status == "pending" and pending.sealed_email is not None
     assert "auth_failed (HTTP 403)" in (pending.last_error or "")
     assert "data-privacy:write" in (pending.last_error or "")  # the operator learns which scope
+
+
+def test_a_forget_killed_while_the_vendor_is_answering_leaves_the_request_for_the_next_drain(
+    tmp_path: Path, vendors: Vendors, shop: ShopData
+) -> None:
+    email = _everywhere(shop)
+    url = f"sqlite:///{tmp_path / 'espd.sqlite'}"
+    config_path = _config(tmp_path, vendors, url, {"brevo": True})
+    brevo_sim = vendors.sims["brevo"]
+    brevo_sim.faults.hang_seconds, brevo_sim.faults.hang_count = 8.0, 1  # longer than the kill takes
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sync", "forget", email, "--config", str(config_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while brevo_sim.log.in_flight == 0:  # the DELETE is on its way: local erasure is done
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr
+        time.sleep(0.02)
+    process.kill()
+    process.wait(timeout=30)
+
+    engine = open_engine(url)
+    owed = _requests(engine)["brevo"]
+    assert owed.status == "pending" and owed.attempts == 0 and owed.sealed_email is not None
+    config = load_config(config_path)
+    (report,) = asyncio.run(propagate(config, engine, erasure_key(config.state_dir)))
+    assert report.erased + report.not_found == 1 and not vendors.held("brevo", email)
