@@ -21,6 +21,7 @@ from connectors.records import FieldValue
 from sync import tables
 from sync.audit import audit_run
 from sync.config import Config
+from sync.erasure import ErasureReport, drain, targets_of
 from sync.field_table import VOLATILE_STAMPS, OutputField
 from sync.fields import field_specs, field_values, outputs_for
 from sync.ingest import IngestPolicy
@@ -41,6 +42,7 @@ class CycleReport:
     pulls: list[StreamReport] = field(default_factory=list)
     score: ScoreReport | None = None
     pushes: list[PushReport] = field(default_factory=list)
+    erasures: list[ErasureReport] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -62,6 +64,8 @@ class CycleReport:
             "rejected": sum(p.rejected for p in self.pushes),
             "parked": sum(p.parked for p in self.pushes),
             "fields_created": sum(p.fields_created for p in self.pushes),
+            "erasures_settled": sum(e.erased + e.not_found + e.refused for e in self.erasures),
+            "erasures_pending": sum(e.pending for e in self.erasures),
         }
 
 
@@ -95,6 +99,12 @@ async def run_cycle(
     ]
     types = {name: c.type for name, c in enabled.items()}
     try:
+        if not dry_run:  # owed deletions first: they must not wait behind a long pull
+            clock = time.monotonic()
+            targets = targets_of(config, connectors)
+            report.erasures = await drain(engine, erasure_key(config.state_dir), targets)
+            report.durations["erase"] = time.monotonic() - clock
+
         clock = time.monotonic()
         policy = IngestPolicy(
             raw_retention=timedelta(days=config.store.raw_retention_days),
