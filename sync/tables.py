@@ -225,3 +225,14 @@ class SegmentAudit(SQLModel, table=True):
     sizes: list[dict[str, Any]] | None = _json()
     stability: dict[str, Any] | None = _json()
     composition: list[dict[str, Any]] | None = _json()
+
+
+class WorkLease(SQLModel, table=True):
+    """Who works a unit of work (a stream's pull, a destination's push) until when; see sync/leases.py."""
+
+    __tablename__ = "work_leases"
+
+    key: str = Field(primary_key=True, max_length=200)
+    owner: str | None = Field(default=None, max_length=200)
+    acquired_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts(nullable=False)
