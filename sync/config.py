@@ -44,7 +44,9 @@ class StoreConfig(Section):
     shard_owner: str | None = Field(
         default=None,
         max_length=120,
-        description="name this daemon's work leases carry (default: the host name); pid is appended",
+        description=(
+            "name this daemon's work leases carry (default: the host name), with a digest of state_dir"
+        ),
     )
     lease_ttl_seconds: int = Field(
         default=300,

@@ -7,7 +7,8 @@ work instead of queueing behind it. The row lock lives only for the claim's shor
 lease itself is the row's content, so no transaction stays open while a stream is pulled.
 
 A lease expires after its TTL unless its holder renews it, which `LeaseBook.hold` does in the
-background while the work runs: a killed or hung holder frees its streams one TTL later. Times come
+background while the work runs: a killed or hung holder frees its streams one TTL later (a daemon
+restarted on the same state directory takes them back at once, see `daemon_owner`). Times come
 from the database's clock on PostgreSQL, so daemons on machines whose clocks disagree still agree
 on expiry. SQLite has no row locks (SQLAlchemy renders no FOR UPDATE there), but it serialises
 writers and espd runs there as one process, so the same code is trivially correct.
@@ -16,6 +17,7 @@ writers and espd runs there as one process, so the same code is trivially correc
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
@@ -24,13 +26,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from sync import tables
-from sync.config import StoreConfig
+from sync.config import Config
 from sync.store import dialect_insert, session_scope
 
 log = logging.getLogger("espd.leases")
@@ -40,17 +43,28 @@ _PROCESS_TOKEN = uuid.uuid4().hex[:8]
 
 
 def process_owner(label: str | None = None) -> str:
-    """This process's name as a lease owner: `label` (default: the host name), pid and a random token.
+    """A lease owner unique to this process: `label` (default: the host name), pid and a random token.
 
-    The pid and token make two daemons configured with the same label distinct, and a restarted
-    daemon a new owner, so it never mistakes a lease of its crashed predecessor for its own.
+    For callers with no state directory (tests, benchmarks); daemons use `daemon_owner`.
     """
     return f"{label or socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
 
 
-def lease_book(engine: Engine, store: StoreConfig) -> LeaseBook:
-    """This process's leases as the store section configures them."""
-    return LeaseBook(engine, process_owner(store.shard_owner), timedelta(seconds=store.lease_ttl_seconds))
+def daemon_owner(label: str | None, state_dir: Path) -> str:
+    """A daemon's lease owner: `label` (default: the host name) and a digest of its state directory.
+
+    The instance lock (sync/lock.py) lets one live process use a state directory, so the pair names
+    one daemon at a time, and the same name survives a restart: a daemon killed mid-pull takes its
+    streams back at once when it starts again, instead of waiting out its own lease's TTL.
+    """
+    digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{label or socket.gethostname()}:{digest}"
+
+
+def lease_book(engine: Engine, config: Config) -> LeaseBook:
+    """The daemon's leases as its config names and times them."""
+    owner = daemon_owner(config.store.shard_owner, config.state_dir)
+    return LeaseBook(engine, owner, timedelta(seconds=config.store.lease_ttl_seconds))
 
 
 def pull_key(connector: str, stream: str) -> str:

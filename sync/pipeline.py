@@ -102,7 +102,7 @@ async def run_cycle(
             now=started,
             erasure_key=erasure_key(config.state_dir),
         )
-        report.pulls = await pull_all(connectors, engine, policy, started, lease_book(engine, config.store))
+        report.pulls = await pull_all(connectors, engine, policy, started, lease_book(engine, config))
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
@@ -139,7 +139,7 @@ async def _push_all(
         specs = field_specs(config.fields.prefix, outputs)
 
         values_for = functools.partial(_values_for, config.fields.prefix, outputs, score, now.date())
-        leases = lease_book(engine, config.store)
+        leases = lease_book(engine, config)
         reports.append(
             await push_destination(connector, engine, values_for, specs, _volatile(config), now, leases)
         )

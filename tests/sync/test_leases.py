@@ -23,7 +23,7 @@ from simulators import shops
 from simulators.harness import Faults, Limits
 from sync import tables
 from sync.ingest import IngestPolicy
-from sync.leases import LeaseBook, pull_key, push_key
+from sync.leases import LeaseBook, daemon_owner, pull_key, push_key
 from sync.pull import StreamReport, pull_all
 from sync.push import PushReport, push_destination
 from sync.store import row_counts, session_scope
@@ -192,3 +192,14 @@ def test_a_killed_holders_stream_is_taken_over_after_its_ttl(store_url: str, sto
             text("SELECT acquired_at FROM work_leases WHERE key = :key"), {"key": KEY}
         ).scalar_one()
     assert acquired >= expires, "taken over before the dead holder's lease expired"
+
+
+def test_a_daemon_restarted_on_its_state_directory_takes_its_leases_back_at_once(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    killed = LeaseBook(store_engine, daemon_owner("host-a", tmp_path / "a"))
+    assert killed.claim(KEY) is not None  # and never released: the process died mid-pull
+    restarted = LeaseBook(store_engine, daemon_owner("host-a", tmp_path / "a"))
+    elsewhere = LeaseBook(store_engine, daemon_owner("host-a", tmp_path / "b"))
+    assert elsewhere.claim(KEY) is None
+    assert restarted.claim(KEY) is not None
