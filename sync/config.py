@@ -41,6 +41,18 @@ class StoreConfig(Section):
         default=None, description="SQLAlchemy URL; default: a SQLite file espd.sqlite in the state directory"
     )
     raw_retention_days: int = Field(default=30, ge=0, description="days to keep raw vendor JSON")
+    shard_owner: str | None = Field(
+        default=None,
+        max_length=120,
+        description=(
+            "name this daemon's work leases carry (default: the host name), with a digest of state_dir"
+        ),
+    )
+    lease_ttl_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="a stream held by a daemon that stopped renewing is free again after this long",
+    )
 
 
 class SecretFiles(Section):

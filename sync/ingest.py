@@ -21,6 +21,7 @@ from sqlmodel import Session
 from connectors.base import Page
 from connectors.records import EngagementEvent, Order, Profile
 from sync import tables
+from sync.partitions import ensure_event_partitions, event_key
 from sync.privacy import erased_emails
 from sync.store import dialect_insert, upsert
 
@@ -251,6 +252,7 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
     if not records:
         return
     profile_ids = _customer_ids(session, records, policy.now)
+    ensure_event_partitions(session, [r.occurred_at for r in records])
     upsert(
         session,
         tables.Event,
@@ -267,4 +269,5 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
             }
             for r, pid in zip(records, profile_ids, strict=True)
         ],
+        conflict_columns=event_key(session),
     )

@@ -25,6 +25,7 @@ from sync.erasure import ErasureReport, drain, targets_of
 from sync.field_table import VOLATILE_STAMPS, OutputField
 from sync.fields import field_specs, field_values, outputs_for
 from sync.ingest import IngestPolicy
+from sync.leases import lease_book
 from sync.privacy import erasure_key
 from sync.pull import StreamReport, pull_all
 from sync.push import PushReport, push_destination
@@ -111,7 +112,7 @@ async def run_cycle(
             now=started,
             erasure_key=erasure_key(config.state_dir),
         )
-        report.pulls = await pull_all(connectors, engine, policy, started)
+        report.pulls = await pull_all(connectors, engine, policy, started, lease_book(engine, config))
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
@@ -148,7 +149,10 @@ async def _push_all(
         specs = field_specs(config.fields.prefix, outputs)
 
         values_for = functools.partial(_values_for, config.fields.prefix, outputs, score, now.date())
-        reports.append(await push_destination(connector, engine, values_for, specs, _volatile(config), now))
+        leases = lease_book(engine, config)
+        reports.append(
+            await push_destination(connector, engine, values_for, specs, _volatile(config), now, leases)
+        )
     return reports
 
 

@@ -5,6 +5,7 @@ customer the engine did not score gets the fields' explicit unknown values), but
 values whose fingerprint differs from what the destination last confirmed. Each batch is confirmed
 in its own transaction as soon as the vendor answered, so a crash re-sends at most one batch.
 A dry run asks the connector for its verdicts (it sends no write) and leaves the ledger untouched.
+A destination is pushed under a lease (sync/leases.py): one another espd is pushing is left to it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from connectors.base import Connector, FieldSpec
 from connectors.http import ApiError
 from connectors.records import FieldUpdate, FieldValue
 from sync import tables
+from sync.leases import LeaseBook, push_key
 from sync.ledger import PushLedger
 from sync.store import session_scope, upsert
 
@@ -37,6 +39,7 @@ class PushReport:
     parked: int = 0
     fields_created: int = 0
     error: str | None = None
+    held_elsewhere: bool = False  # another espd process held the destination's lease: not pushed here
 
 
 def _identities(engine: Engine, source: str) -> dict[int, tuple[str, str | None]]:
@@ -70,43 +73,52 @@ async def push_destination(
     specs: Sequence[FieldSpec],
     volatile: Sequence[str],
     now: datetime,
+    leases: LeaseBook | None = None,
 ) -> PushReport:
-    report = PushReport(connector.name)
-    target = connector.push_target()
-    if target is None:
-        report.error = f"{connector.name}: this platform does not receive fields"
+    """Push under the destination's lease; `leases` default to this process's, with the default TTL."""
+    book = leases or LeaseBook(engine)
+    async with book.hold(push_key(connector.name)) as lease:
+        if lease is None:
+            return PushReport(connector.name, held_elsewhere=True)
+        report = PushReport(connector.name)
+        target = connector.push_target()
+        if target is None:
+            report.error = f"{connector.name}: this platform does not receive fields"
+            return report
+        held = _identities(engine, connector.name)
+        wanted = {pid: values_for(pid) for pid in held}
+        report.candidates = len(wanted)
+        with Session(engine) as session:
+            changed = PushLedger(session, connector.name, volatile).changed(wanted)
+        report.unchanged = len(wanted) - len(changed)
+        if not changed:
+            return report
+        try:
+            ensured = await target.ensure_fields(specs)
+            report.fields_created = len(ensured.created)
+            if not connector.dry_run:
+                _remember_fields(engine, connector.name, specs, now)
+            pending = sorted(changed)
+            for start in range(0, len(pending), target.max_batch_size):
+                if lease.lost:  # the batches confirmed so far stay confirmed; the new holder sends the rest
+                    report.error = f"{connector.name}: lease lost to another espd; stopped pushing"
+                    break
+                batch_ids = pending[start : start + target.max_batch_size]
+                batch = [
+                    FieldUpdate(
+                        destination=connector.name,
+                        customer_vendor_id=held[pid][0],
+                        email=held[pid][1],
+                        values=dict(changed[pid]),
+                    )
+                    for pid in batch_ids
+                ]
+                results = await target.push(batch)
+                _record_results(engine, connector, report, batch_ids, changed, results, volatile, now)
+        except ApiError as exc:
+            report.error = str(exc)
+            log.error("event=push_failed destination=%s error=%s", connector.name, exc)
         return report
-    held = _identities(engine, connector.name)
-    wanted = {pid: values_for(pid) for pid in held}
-    report.candidates = len(wanted)
-    with Session(engine) as session:
-        changed = PushLedger(session, connector.name, volatile).changed(wanted)
-    report.unchanged = len(wanted) - len(changed)
-    if not changed:
-        return report
-    try:
-        ensured = await target.ensure_fields(specs)
-        report.fields_created = len(ensured.created)
-        if not connector.dry_run:
-            _remember_fields(engine, connector.name, specs, now)
-        pending = sorted(changed)
-        for start in range(0, len(pending), target.max_batch_size):
-            batch_ids = pending[start : start + target.max_batch_size]
-            batch = [
-                FieldUpdate(
-                    destination=connector.name,
-                    customer_vendor_id=held[pid][0],
-                    email=held[pid][1],
-                    values=dict(changed[pid]),
-                )
-                for pid in batch_ids
-            ]
-            results = await target.push(batch)
-            _record_results(engine, connector, report, batch_ids, changed, results, volatile, now)
-    except ApiError as exc:
-        report.error = str(exc)
-        log.error("event=push_failed destination=%s error=%s", connector.name, exc)
-    return report
 
 
 def _record_results(
