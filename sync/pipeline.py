@@ -28,6 +28,7 @@ from sync.privacy import erasure_key
 from sync.pull import StreamReport, pull_all
 from sync.push import PushReport, push_destination
 from sync.scoring import ScoreReport, score_store
+from sync.storable import minimization_for
 from sync.store import session_scope
 from sync.wiring import build_connector
 
@@ -100,6 +101,7 @@ async def run_cycle(
             raw_retention=timedelta(days=config.store.raw_retention_days),
             now=started,
             erasure_key=erasure_key(config.state_dir),
+            minimization=minimization_for(config),
         )
         report.pulls = await pull_all(connectors, engine, policy, started)
         report.durations["pull"] = time.monotonic() - clock

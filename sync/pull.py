@@ -83,7 +83,7 @@ async def _pull_pages(
             report.skip_reasons["erased person"] = (
                 report.skip_reasons.get("erased person", 0) + written.erased
             )
-        for skipped in page.skipped:
+        for skipped in (*page.skipped, *written.unstorable):
             report.skipped += 1
             report.skip_reasons[skipped.reason] = report.skip_reasons.get(skipped.reason, 0) + 1
             log.warning(
@@ -98,7 +98,7 @@ async def _pull_pages(
             connector.name,
             stream.name,
             len(page.records),
-            len(page.skipped),
+            len(page.skipped) + len(written.unstorable),
         )
 
 
