@@ -74,7 +74,7 @@ def record_cycle_metrics(metrics: Metrics, report: CycleReport) -> None:
         if pull.error is None:
             metrics.mark_success(pull.connector, "pull")
     for push in report.pushes:
-        for outcome in ("pushed", "unchanged", "rejected", "parked"):
+        for outcome in ("pushed", "unchanged", "rejected", "parked", "withheld", "cleared"):
             metrics.count_records(push.destination, "fields", outcome, getattr(push, outcome))
         if push.error is None:
             metrics.mark_success(push.destination, "push")
