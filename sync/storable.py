@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,13 +77,13 @@ def storable(
     return Storable(kept, skipped)
 
 
+Check = Callable[[Any, datetime], "str | None"]
+
+
 def _problem(record: Canonical, latest: datetime) -> str | None:
-    for name, column in _columns(type(record)):
+    for name, check in _checks(type(record)):
         value = getattr(record, name)
-        if value is None:
-            continue
-        problem = _column_problem(column, value, latest)
-        if problem is not None:
+        if value is not None and (problem := check(value, latest)) is not None:
             return f"{name} {problem}"
     if isinstance(record, Order):
         for line in record.lines:
@@ -92,25 +92,43 @@ def _problem(record: Canonical, latest: datetime) -> str | None:
     return None
 
 
-def _column_problem(column: Column[Any], value: Any, latest: datetime) -> str | None:
+@functools.cache
+def _checks(record_type: type[Canonical]) -> tuple[tuple[str, Check], ...]:
+    """(field, check) for every field the store keeps in a column of its own name that has a limit."""
+    found = []
+    for name in record_type.model_fields:
+        column = next((c for t in _TABLES[record_type] if (c := t.__table__.c.get(name)) is not None), None)
+        check = _column_check(column) if column is not None else None
+        if check is not None:
+            found.append((name, check))
+    return tuple(found)
+
+
+def _column_check(column: Column[Any]) -> Check | None:
+    """The check of one column's limit (built once: ingest runs it on every record)."""
     kind = column.type
     if isinstance(kind, UtcDateTime):
-        return None if EARLIEST <= value <= latest else _IMPLAUSIBLE_DATE
+        return lambda value, latest: None if EARLIEST <= value <= latest else _IMPLAUSIBLE_DATE
     kind = kind.impl if isinstance(kind, TypeDecorator) else kind  # SQLModel's AutoString wraps String
-    if isinstance(kind, String) and kind.length is not None and len(value) > kind.length:
-        return f"longer than {kind.length} characters"
-    if isinstance(kind, Integer) and not isinstance(value, bool):
+    if isinstance(kind, String) and kind.length is not None:
+        length, too_long = kind.length, f"longer than {kind.length} characters"
+        return lambda value, _: too_long if len(value) > length else None
+    if isinstance(kind, Integer):
         limit = _INT_RANGE[BigInteger if isinstance(kind, BigInteger) else Integer]
-        if not -limit <= value < limit:
-            return "out of the integer range the store holds"
+        return lambda value, _: (
+            None if -limit <= value < limit else "out of the integer range the store holds"
+        )
     if isinstance(kind, JSON):
-        return _json_problem(value)
+        return lambda value, _: _json_problem(value)
     return None
+
+
+_STRICT_JSON = json.JSONEncoder(allow_nan=False, check_circular=False)
 
 
 def _json_problem(value: Any) -> str | None:
     try:
-        json.dumps(value, allow_nan=False)
+        _STRICT_JSON.encode(value)
     except ValueError:
         return "holds NaN or Infinity, which JSON cannot"
     except RecursionError:
@@ -118,19 +136,6 @@ def _json_problem(value: Any) -> str | None:
     except TypeError:
         return "holds a value JSON cannot"
     return None
-
-
-@functools.cache
-def _columns(record_type: type[Canonical]) -> tuple[tuple[str, Column[Any]], ...]:
-    """(field, column) for every field of the record that the store keeps in a column of its own name."""
-    found = []
-    for name in record_type.model_fields:
-        for table in _TABLES[record_type]:
-            column = table.__table__.c.get(name)  # type: ignore[attr-defined]
-            if column is not None:
-                found.append((name, column))
-                break
-    return tuple(found)
 
 
 def _minimized(record: PulledRecord, minimization: Minimization) -> PulledRecord:
