@@ -57,8 +57,11 @@ def test_people_without_consent_are_not_scored_and_fields_pushed_earlier_are_res
 ) -> None:
     cluster = small_cluster
     cluster.write_config("privacy:\n  score_without_consent: true\n")
+    people = {vendor: ADAPTERS[vendor].people(sim) for vendor, sim in cluster.sims.items()}
     everyone = cluster.once()["counts"]
     assert everyone["no_consent"] == everyone["withheld_no_consent"] == 0
+    for vendor, sim in cluster.sims.items():  # pushing to everyone held still creates nobody
+        assert ADAPTERS[vendor].people(sim) == people[vendor], vendor
 
     config = load_config(cluster.write_config(), cluster.env())  # the default: consent required
     engine = open_engine(config.store_url)
