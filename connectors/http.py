@@ -272,13 +272,18 @@ class HttpClient:
         limit_key: str,
         cost: float = 1.0,
         idempotent: bool = True,
+        attempts: int | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send with limits and retries; return an OK response or raise an `ApiError`."""
+        """Send with limits and retries; return an OK response or raise an `ApiError`.
+
+        `attempts` caps the tries of this one call below the client's policy, for callers that keep
+        their own durable retry (erasure requests wait for the next drain instead of a minute here).
+        """
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_retryable if idempotent else _rate_limited),
             wait=self._wait,
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=stop_after_attempt(min(attempts or self.retry.max_attempts, self.retry.max_attempts)),
             before_sleep=self._before_sleep,
             reraise=True,
         ):

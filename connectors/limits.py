@@ -67,3 +67,10 @@ SHOPIFY_MAX_QUERY_COST = 1000
 SHOPIFY_METAFIELDS_PER_CALL = 25
 # Metafield definitions per owner type (docs: 256 per resource type); checked before creating more.
 SHOPIFY_DEFINITIONS_PER_OWNER = 256
+
+# Erasure requests one daemon cycle sends per platform: about a minute of each vendor's deletion
+# rate, so a backlog drains over a few cycles and never starves the pull that follows.
+KLAVIYO_ERASURES_PER_CYCLE = 60  # request_profile_deletion: 60/min steady
+MAILCHIMP_ERASURES_PER_CYCLE = 600  # no quota, only the connection cap; one call per audience
+BREVO_ERASURES_PER_CYCLE = 600  # the contacts family: 10/s on the General plan
+ERASURE_ATTEMPTS = 3  # tries per call; the durable queue asks again next cycle

@@ -75,6 +75,9 @@ class ConnectorBase(SecretFiles):
     enabled: bool = True
     base_url: str | None = Field(default=None, description="override the vendor URL (simulators)")
     push: bool = Field(default=False, description="whether espd writes its fields to this platform")
+    erase: bool = Field(
+        default=False, description="whether `espd forget` and redact webhooks ask this platform to delete too"
+    )
     lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
@@ -108,6 +111,16 @@ class ShopifyConfig(ConnectorBase):
     api_version: str = "2026-04"
     webhook_secret: SecretStr | None = Field(default=None, description="app client secret for webhook HMACs")
     streams: list[Literal["customers", "orders"]] = ["customers", "orders"]
+
+    @field_validator("erase")
+    @classmethod
+    def _shop_owns_its_customers(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "espd never deletes Shopify customers: deleting a customer is the shop's own decision, "
+                "and Shopify sends its redact requests to espd (customers/redact); remove `erase: true`"
+            )
+        return value
 
 
 ConnectorConfig = Annotated[

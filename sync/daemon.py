@@ -29,6 +29,7 @@ from sqlmodel import Session
 from sync import tables
 from sync.config import Config, ConfigError, ShopifyConfig, load_config
 from sync.dashboard import create_app, next_run_of
+from sync.erasure import erasing_connectors, pending_counts
 from sync.health import HealthServer, HealthState
 from sync.logs import log_event, register_secrets_in, run_context
 from sync.metrics import Metrics
@@ -65,6 +66,11 @@ def record_model_quality(metrics: Metrics, engine: Engine) -> None:
             for metric, value in (holdout.get(row.kind) or {}).items():
                 if isinstance(value, int | float) and math.isfinite(value):
                     metrics.set_model_quality(row.output, metric, float(value))
+
+
+def record_erasure_metrics(metrics: Metrics, engine: Engine) -> None:
+    for connector, count in pending_counts(engine).items():
+        metrics.set_erasures_pending(connector, count)
 
 
 def record_cycle_metrics(metrics: Metrics, report: CycleReport) -> None:
@@ -120,6 +126,7 @@ class Daemon:
                 loop.close()
             record_cycle_metrics(self.metrics, report)
             record_model_quality(self.metrics, self.engine)
+            record_erasure_metrics(self.metrics, self.engine)
             self.state.cycle_finished(report.ok, "; ".join(report.errors) or None)
             if report.ok:
                 self.metrics.mark_success("espd", "cycle")
@@ -186,6 +193,7 @@ class Daemon:
                     self.engine,
                     erasure_key(self.config.state_dir),
                     self.config.state_dir,
+                    erase_to=lambda: erasing_connectors(self.config),
                 )
                 server.add_route(
                     f"/webhooks/shopify/{name}", webhook.__call__, methods=("POST",), public=True
@@ -208,6 +216,7 @@ class Daemon:
             token=token,
         ).start()
         self._add_webhooks(server)
+        record_erasure_metrics(self.metrics, self.engine)  # what is still owed, before the first cycle
         if server_config.dashboard:
             server.mount(
                 "/dashboard",

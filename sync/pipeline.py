@@ -22,6 +22,7 @@ from sync import tables
 from sync.audit import audit_run
 from sync.config import Config
 from sync.consent import unconsented_profile_ids
+from sync.erasure import ErasureReport, drain, targets_of
 from sync.field_table import VOLATILE_STAMPS, OutputField
 from sync.fields import field_specs, field_values, outputs_for
 from sync.ingest import IngestPolicy
@@ -43,6 +44,7 @@ class CycleReport:
     pulls: list[StreamReport] = field(default_factory=list)
     score: ScoreReport | None = None
     pushes: list[PushReport] = field(default_factory=list)
+    erasures: list[ErasureReport] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     withheld: frozenset[int] = frozenset()  # customers left out of scoring and pushes: no consent
 
@@ -68,6 +70,8 @@ class CycleReport:
             "no_consent": len(self.withheld),
             "withheld_no_consent": sum(p.withheld for p in self.pushes),
             "cleared_no_consent": sum(p.cleared for p in self.pushes),
+            "erasures_settled": sum(e.erased + e.not_found + e.refused for e in self.erasures),
+            "erasures_pending": sum(e.pending for e in self.erasures),
         }
 
 
@@ -101,6 +105,12 @@ async def run_cycle(
     ]
     types = {name: c.type for name, c in enabled.items()}
     try:
+        if not dry_run:  # owed deletions first: they must not wait behind a long pull
+            clock = time.monotonic()
+            targets = targets_of(config, connectors)
+            report.erasures = await drain(engine, erasure_key(config.state_dir), targets)
+            report.durations["erase"] = time.monotonic() - clock
+
         clock = time.monotonic()
         policy = IngestPolicy(
             raw_retention=timedelta(days=config.store.raw_retention_days),

@@ -64,6 +64,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # an erased person's bytes must not linger in free pages
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
     finally:

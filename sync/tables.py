@@ -225,3 +225,26 @@ class SegmentAudit(SQLModel, table=True):
     sizes: list[dict[str, Any]] | None = _json()
     stability: dict[str, Any] | None = _json()
     composition: list[dict[str, Any]] | None = _json()
+
+
+class ErasureRequest(SQLModel, table=True):
+    """An erasure one platform still owes (or has settled), for one person.
+
+    The person's address is needed only until the platform answered, and only sealed: AES-GCM under a
+    key derived from the install's key file in the state directory (sync/erasure.py), so a stolen
+    database reveals neither who was erased nor who is about to be. Settled rows drop the sealed
+    address and keep only the keyed hash, the outcome and when.
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (Index("ix_erasure_requests_connector_status", "connector", "status"),)
+
+    email_hash: str = Field(primary_key=True, max_length=64)
+    connector: str = Field(primary_key=True, max_length=64)
+    sealed_email: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1024)
+    reason: str = Field(max_length=64)
+    requested_at: datetime | None = _ts(nullable=False)
+    updated_at: datetime | None = _ts()
