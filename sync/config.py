@@ -184,6 +184,16 @@ class SegmentsConfig(Section):
     control_group: ControlGroupConfig = ControlGroupConfig()
 
 
+class PrivacyConfig(Section):
+    score_without_consent: bool = Field(
+        default=False,
+        description="also score and push fields for people no platform reports subscribed",
+    )
+    extra_fields: list[str] = Field(
+        default_factory=list, description="vendor profile properties to store beyond the ones espd uses"
+    )
+
+
 class ServerConfig(SecretFiles):
     bind: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
@@ -200,6 +210,7 @@ class Config(Section):
     fields: FieldsConfig = FieldsConfig()
     segments: SegmentsConfig = SegmentsConfig()
     server: ServerConfig = ServerConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @field_validator("connectors")
     @classmethod

@@ -1,10 +1,12 @@
 """`espd run`: the long-running service around the cycle.
 
-APScheduler 3 runs the cycle every `schedule.pull_every_minutes` (coalesced, never two at once) and
-a heartbeat that feeds /healthz and systemd's watchdog. Each cycle runs on its own event loop in
-the scheduler's worker thread; SIGTERM/SIGINT cancel it there, which is safe because every page and
-every push batch commits on its own, and the process exits well inside 30 s. SIGHUP reloads the
-config: an invalid file is logged and the running config is kept.
+APScheduler 3 runs the cycle every `schedule.pull_every_minutes` (coalesced, never two at once),
+a heartbeat that feeds /healthz and systemd's watchdog, and a daily purge of raw vendor JSON past
+`store.raw_retention_days` (retention holds without an operator's cron running `espd purge`).
+Each cycle runs on its own event loop in the scheduler's worker thread; SIGTERM/SIGINT cancel it
+there, which is safe because every page and every push batch commits on its own, and the process
+exits well inside 30 s. SIGHUP reloads the config: an invalid file is logged and the running config
+is kept.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sync.logs import log_event, register_secrets_in, run_context
 from sync.metrics import Metrics
 from sync.notify import SystemdNotifier
 from sync.pipeline import CycleReport, run_cycle
-from sync.privacy import erasure_key
+from sync.privacy import erasure_key, purge
 from sync.webhooks import ShopifyComplianceWebhook
 
 log = logging.getLogger("espd.daemon")
@@ -78,7 +80,7 @@ def record_cycle_metrics(metrics: Metrics, report: CycleReport) -> None:
         if pull.error is None:
             metrics.mark_success(pull.connector, "pull")
     for push in report.pushes:
-        for outcome in ("pushed", "unchanged", "rejected", "parked"):
+        for outcome in ("pushed", "unchanged", "rejected", "parked", "withheld", "cleared"):
             metrics.count_records(push.destination, "fields", outcome, getattr(push, outcome))
         if push.error is None:
             metrics.mark_success(push.destination, "push")
@@ -128,6 +130,11 @@ class Daemon:
             self.state.cycle_finished(report.ok, "; ".join(report.errors) or None)
             if report.ok:
                 self.metrics.mark_success("espd", "cycle")
+
+    def purge_raw_json(self) -> None:
+        """Drop raw vendor JSON whose retention ran out (scheduled daily, first at start)."""
+        purged = purge(self.engine)
+        log_event(log, "raw_json_purged", **purged)
 
     def heartbeat(self) -> None:
         self.state.beat()
@@ -220,6 +227,14 @@ class Daemon:
         interval = min(self.notifier.watchdog_interval() or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
         self.scheduler.add_job(
             self.heartbeat, "interval", seconds=interval, id="heartbeat", next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.add_job(
+            self.purge_raw_json,
+            "interval",
+            days=1,
+            id="purge",
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
         )
         self._schedule()
         self.scheduler.start()

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-RECORD_OUTCOMES = frozenset({"pulled", "pushed", "skipped", "unchanged", "rejected", "parked"})
+RECORD_OUTCOMES = frozenset(
+    {"pulled", "pushed", "skipped", "unchanged", "rejected", "parked", "withheld", "cleared"}
+)
 STAGES = frozenset({"pull", "identity", "features", "train", "score", "segment", "push", "cycle"})
 CYCLE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 

@@ -99,7 +99,7 @@ async def _pull_pages(
             report.skip_reasons["erased person"] = (
                 report.skip_reasons.get("erased person", 0) + written.erased
             )
-        for skipped in page.skipped:
+        for skipped in (*page.skipped, *written.unstorable):
             report.skipped += 1
             report.skip_reasons[skipped.reason] = report.skip_reasons.get(skipped.reason, 0) + 1
             log.warning(
@@ -114,7 +114,7 @@ async def _pull_pages(
             connector.name,
             stream.name,
             len(page.records),
-            len(page.skipped),
+            len(page.skipped) + len(written.unstorable),
         )
         if lease is not None and lease.lost:  # the page just written is an idempotent upsert: harmless
             raise LeaseLost(f"{connector.name}/{stream.name}: lease lost to another espd; stopped pulling")

@@ -1,7 +1,9 @@
 """The push stage: write changed field values to one destination, confirming each batch in the ledger.
 
 Every customer the destination already holds gets every field (espd never creates contacts; a
-customer the engine did not score gets the fields' explicit unknown values), but only
+customer the engine did not score gets the fields' explicit unknown values) unless they did not
+consent (sync/consent.py): then nothing is sent but, once, unknown values over what espd pushed
+before. Only
 values whose fingerprint differs from what the destination last confirmed. Each batch is confirmed
 in its own transaction as soon as the vendor answered, so a crash re-sends at most one batch.
 A dry run asks the connector for its verdicts (it sends no write) and leaves the ledger untouched.
@@ -11,7 +13,7 @@ A destination is pushed under a lease (sync/leases.py): one another espd is push
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +40,8 @@ class PushReport:
     rejected: int = 0
     parked: int = 0
     fields_created: int = 0
+    withheld: int = 0  # held people who did not consent: sent nothing but a one-off reset
+    cleared: int = 0  # of those, people whose earlier-pushed values were reset to unknown
     error: str | None = None
     held_elsewhere: bool = False  # another espd process held the destination's lease: not pushed here
 
@@ -51,6 +55,17 @@ def _identities(engine: Engine, source: str) -> dict[int, tuple[str, str | None]
             )
         )
         return {pid: (vid, email) for pid, vid, email in rows}
+
+
+def _ever_pushed(engine: Engine, destination: str) -> set[int]:
+    """The customers this destination has confirmed values for at least once."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(tables.PushLedger.profile_id).where(
+                tables.PushLedger.destination == destination, tables.PushLedger.fingerprint.is_not(None)
+            )
+        )
+        return set(rows.scalars())
 
 
 def _remember_fields(engine: Engine, destination: str, specs: Sequence[FieldSpec], now: datetime) -> None:
@@ -73,9 +88,14 @@ async def push_destination(
     specs: Sequence[FieldSpec],
     volatile: Sequence[str],
     now: datetime,
+    withheld: Collection[int] = (),
     leases: LeaseBook | None = None,
 ) -> PushReport:
-    """Push under the destination's lease; `leases` default to this process's, with the default TTL."""
+    """Push changed values to everyone the destination holds, but the `withheld` (no consent): they
+    only get their earlier-pushed values reset, once (`values_for` gives them the unknown values).
+
+    The push runs under the destination's lease (`leases` default to this process's, with the default
+    TTL), so two espd processes sharing a store never push to one destination at once."""
     book = leases or LeaseBook(engine)
     async with book.hold(push_key(connector.name)) as lease:
         if lease is None:
@@ -86,7 +106,10 @@ async def push_destination(
             report.error = f"{connector.name}: this platform does not receive fields"
             return report
         held = _identities(engine, connector.name)
-        wanted = {pid: values_for(pid) for pid in held}
+        withheld_here = held.keys() & set(withheld)
+        to_clear = withheld_here & _ever_pushed(engine, connector.name)
+        report.withheld = len(withheld_here)
+        wanted = {pid: values_for(pid) for pid in held if pid not in withheld_here or pid in to_clear}
         report.candidates = len(wanted)
         with Session(engine) as session:
             changed = PushLedger(session, connector.name, volatile).changed(wanted)
@@ -114,7 +137,10 @@ async def push_destination(
                     for pid in batch_ids
                 ]
                 results = await target.push(batch)
-                _record_results(engine, connector, report, batch_ids, changed, results, volatile, now)
+                confirmed = _record_results(
+                    engine, connector, report, batch_ids, changed, results, volatile, now
+                )
+                report.cleared += len(confirmed & to_clear)
         except ApiError as exc:
             report.error = str(exc)
             log.error("event=push_failed destination=%s error=%s", connector.name, exc)
@@ -130,7 +156,8 @@ def _record_results(
     results: Sequence,
     volatile: Sequence[str],
     now: datetime,
-) -> None:
+) -> set[int]:
+    """Confirm what the vendor accepted, count rejections; return the confirmed profile ids."""
     if len(results) != len(batch_ids):
         raise RuntimeError(f"{connector.name}: {len(results)} results for a batch of {len(batch_ids)}")
     confirmed = {pid: changed[pid] for pid, r in zip(batch_ids, results, strict=True) if r.ok}
@@ -138,7 +165,7 @@ def _record_results(
     report.pushed += len(confirmed)
     report.rejected += len(errors)
     if connector.dry_run:
-        return
+        return set(confirmed)
     with session_scope(engine) as session:
         ledger = PushLedger(session, connector.name, volatile)
         ledger.confirm(confirmed, now)
@@ -148,3 +175,4 @@ def _record_results(
         log.warning(
             "event=record_parked destination=%s profile_id=%d reason=%s", connector.name, pid, errors[pid]
         )
+    return set(confirmed)

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from connectors.records import normalize_email
 from sync import tables
 from sync.erasure import enqueue
-from sync.privacy import export, forget
+from sync.privacy import export, forget, write_private
 
 log = logging.getLogger("espd.webhooks")
 TOPICS = ("customers/redact", "customers/data_request", "shop/redact")
@@ -102,8 +102,7 @@ class ShopifyComplianceWebhook:
             self.exports.mkdir(parents=True, exist_ok=True, mode=0o700)
             request_id = str((payload.get("data_request") or {}).get("id", "unknown"))
             path = self.exports / f"shopify-data-request-{_safe(request_id)}.json"
-            path.write_text(json.dumps(export(self.engine, email), indent=2, default=str), encoding="utf-8")
-            path.chmod(0o600)
+            write_private(path, json.dumps(export(self.engine, email), indent=2, default=str))
         elif topic == "shop/redact":
             for email in self._emails_from_this_shop():
                 forget(self.engine, self.erasure_key, email, reason=topic)

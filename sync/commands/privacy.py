@@ -12,7 +12,7 @@ from rich.console import Console
 
 from sync.commands.common import read_config
 from sync.erasure import enqueue, erasing_connectors, propagate
-from sync.privacy import erasure_key, export, forget, purge
+from sync.privacy import erasure_key, export, forget, purge, write_private
 from sync.store import migrate, open_engine
 
 console = Console()
@@ -55,8 +55,7 @@ def export_command(
     engine = open_engine(loaded.store_url)
     migrate(engine)
     document = export(engine, email)
-    out.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    out.chmod(0o600)
+    write_private(out, json.dumps(document, indent=2, default=str))
     console.print(f"wrote {out}" if document["found"] else f"nothing held; wrote {out}")
 
 

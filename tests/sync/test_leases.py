@@ -96,7 +96,7 @@ def test_pull_and_push_leave_work_held_by_another_daemon(
         async with klaviyo_connector:
             refused = await pull_all([klaviyo_connector], store_engine, policy, policy.now, mine)
             push = await push_destination(
-                klaviyo_connector, store_engine, lambda _pid: {}, [], [], policy.now, mine
+                klaviyo_connector, store_engine, lambda _pid: {}, [], [], policy.now, leases=mine
             )
             assert row_counts(store_engine)["identities"] == 0
             other.release(held)
