@@ -121,23 +121,29 @@ def _since_order_features(history: History, index: pd.Index) -> pd.DataFrame:
     events = history.frames.events
     if events.empty:
         return pd.DataFrame(0.0, index=index, columns=list(SINCE_ORDER))
-    last_order = history.orders.groupby("customer_id")["ordered_at"].max()
-    events = events.loc[events["occurred_at"] < history.cutoff]
-    after = events["occurred_at"] > events["customer_id"].map(last_order)
-    events = events.loc[after & events["customer_id"].isin(index)]
-    out = pd.DataFrame(index=index)
-    for name, kinds in (
-        ("received", ("received",)),
-        ("opened", ("opened", "clicked")),
-        ("clicked", ("clicked",)),
-    ):
-        rows = events.loc[events["kind"].isin(kinds)]
-        out[f"{name}_since_order"] = rows.groupby("customer_id")["campaign_id"].nunique()
+    # Integer codes: the string ids are hashed once, not again in every groupby below.
+    who = index.get_indexer(events["customer_id"])
+    order_age = _days_before(history.cutoff, history.orders.groupby("customer_id")["ordered_at"].max())
+    event_age = _days_before(history.cutoff, events["occurred_at"]).to_numpy()
+    since = (event_age > 0) & (who >= 0)
+    since[since] = event_age[since] < order_age.reindex(index).to_numpy()[who[since]]
+    campaign, names = pd.factorize(events["campaign_id"])
+    recent = pd.DataFrame(
+        {"who": who[since], "campaign": campaign[since], "kind": events["kind"].to_numpy()[since]}
+    )
+    recent = recent.loc[recent["campaign"] >= 0]
     campaigns = history.frames.campaigns
-    offers = campaigns.loc[campaigns["discount_offer"].astype(bool), "campaign_id"]
-    received = events.loc[events["kind"].eq("received") & events["campaign_id"].isin(offers)]
-    out["offers_since_order"] = received.groupby("customer_id")["campaign_id"].nunique()
-    return out.reindex(index).fillna(0.0)
+    offer = pd.Index(names).isin(campaigns.loc[campaigns["discount_offer"].astype(bool), "campaign_id"])
+    out = pd.DataFrame(index=pd.RangeIndex(len(index)))
+    for name, rows in (
+        ("received", recent["kind"].eq("received")),
+        ("opened", recent["kind"].isin(("opened", "clicked"))),
+        ("clicked", recent["kind"].eq("clicked")),
+        ("offers", recent["kind"].eq("received") & offer[recent["campaign"].to_numpy()]),
+    ):
+        picked = recent.loc[rows]
+        out[f"{name}_since_order"] = picked.groupby("who")["campaign"].nunique()
+    return out.fillna(0.0).set_axis(index)
 
 
 def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
