@@ -33,6 +33,7 @@ from connectors.http import ApiError
 from connectors.records import normalize_email
 from sync import tables
 from sync.config import Config
+from sync.leases import LeaseBook, erase_key
 from sync.logs import log_event, redact
 from sync.privacy import email_hash
 from sync.store import dialect_insert, session_scope
@@ -116,6 +117,7 @@ class ErasureReport:
     failed: int = 0
     pending: int = 0  # still owed after this drain
     error: str | None = None
+    held_elsewhere: bool = False  # another espd process was draining this platform: nothing sent here
 
 
 def pending_counts(engine: Engine) -> dict[str, int]:
@@ -202,15 +204,27 @@ async def drain_one(
 
 
 async def drain(
-    engine: Engine, install_key: bytes, targets: Mapping[str, ErasureTarget], only: str | None = None
+    engine: Engine,
+    install_key: bytes,
+    targets: Mapping[str, ErasureTarget],
+    only: str | None = None,
+    leases: LeaseBook | None = None,
 ) -> list[ErasureReport]:
-    """Drain every platform side by side (each has its own limits); `only` restricts to one person."""
+    """Drain every platform side by side (each has its own limits); `only` restricts to one person.
+
+    With `leases` (the daemon's), a platform is drained under its erase lease, so several daemons
+    sharing one store never send the same deletions twice at once."""
     sealer = Sealer(install_key)
-    return list(
-        await asyncio.gather(
-            *(drain_one(engine, sealer, name, target, only) for name, target in targets.items())
-        )
-    )
+
+    async def one(name: str, target: ErasureTarget) -> ErasureReport:
+        if leases is None:
+            return await drain_one(engine, sealer, name, target, only)
+        async with leases.hold(erase_key(name)) as lease:
+            if lease is None:
+                return ErasureReport(name, held_elsewhere=True)
+            return await drain_one(engine, sealer, name, target, only)
+
+    return list(await asyncio.gather(*(one(name, target) for name, target in targets.items())))
 
 
 def targets_of(config: Config, connectors: Sequence[Connector]) -> dict[str, ErasureTarget]:

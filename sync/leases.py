@@ -75,6 +75,10 @@ def push_key(destination: str) -> str:
     return f"{destination}:push"
 
 
+def erase_key(connector: str) -> str:
+    return f"{connector}:erase"
+
+
 def _now(session: Session) -> datetime:
     """The database's clock on PostgreSQL (one clock for every daemon), the local one on SQLite."""
     if session.get_bind().dialect.name == "postgresql":

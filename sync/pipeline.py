@@ -109,7 +109,9 @@ async def run_cycle(
         if not dry_run:  # owed deletions first: they must not wait behind a long pull
             clock = time.monotonic()
             targets = targets_of(config, connectors)
-            report.erasures = await drain(engine, erasure_key(config.state_dir), targets)
+            report.erasures = await drain(
+                engine, erasure_key(config.state_dir), targets, leases=lease_book(engine, config)
+            )
             report.durations["erase"] = time.monotonic() - clock
 
         clock = time.monotonic()

@@ -31,9 +31,10 @@ from sync import tables
 from sync.cli import app
 from sync.config import ConfigError, load_config
 from sync.daemon import record_erasure_metrics
-from sync.erasure import enqueue, erasing_connectors, propagate
+from sync.erasure import ErasureReport, drain, enqueue, erasing_connectors, propagate, targets_of
 from sync.health import HealthServer, HealthState
 from sync.ingest import IngestPolicy
+from sync.leases import LeaseBook, erase_key, lease_book
 from sync.metrics import Metrics
 from sync.pipeline import run_cycle
 from sync.privacy import erasure_key, forget
@@ -364,3 +365,37 @@ def test_a_forget_killed_while_the_vendor_is_answering_leaves_the_request_for_th
     config = load_config(config_path)
     (report,) = asyncio.run(propagate(config, engine, erasure_key(config.state_dir)))
     assert report.erased + report.not_found == 1 and not vendors.held("brevo", email)
+
+
+def test_a_platform_another_daemon_is_draining_is_left_to_it(
+    tmp_path: Path, store_url: str, vendors: Vendors, shop: ShopData
+) -> None:
+    email = _everywhere(shop)
+    config = _config(tmp_path, vendors, store_url, {"brevo": True})
+    faults = vendors.sims["brevo"].faults
+    faults.error_status, faults.error_burst, faults.error_path_prefix = 503, 3, "/v3/contacts/"
+    _forget(config, email)  # the outage leaves it owed
+    loaded = load_config(config)
+    engine = open_engine(store_url)
+    other, mine = LeaseBook(engine, "other-daemon"), lease_book(engine, loaded)
+    held = other.claim(erase_key("brevo"))
+    assert held is not None
+    writes_before = len(vendors.writes("brevo"))
+
+    async def drain_with_my_leases() -> list[ErasureReport]:
+        connectors = [build_connector("brevo", loaded.connectors["brevo"])]
+        try:
+            return await drain(
+                engine, erasure_key(loaded.state_dir), targets_of(loaded, connectors), leases=mine
+            )
+        finally:
+            await connectors[0].aclose()
+
+    (refused,) = asyncio.run(drain_with_my_leases())
+    assert refused.held_elsewhere and refused.erased == 0
+    assert len(vendors.writes("brevo")) == writes_before and _requests(engine)["brevo"].status == "pending"
+
+    other.release(held)
+    (report,) = asyncio.run(drain_with_my_leases())
+    assert not report.held_elsewhere and report.erased == 1 and not vendors.held("brevo", email)
+    engine.dispose()
