@@ -70,7 +70,10 @@ def normalize(vendor: str, raw: dict[str, Any]) -> dict[str, Any]:
     """The fractions and rejection counts under one set of names, whatever each script calls them."""
     if vendor == "klaviyo":
         pulls = {"profiles": raw["profiles_fraction_of_ceiling"], "events": raw["events_fraction_of_ceiling"]}
-        pushes = {"bulk_import": raw["push_fraction_of_ceiling"]}
+        pushes = {
+            "bulk_import_accepted": raw["push_accepted_fraction_of_ceiling"],
+            "bulk_import_completed": raw["push_fraction_of_ceiling"],
+        }
         rejected = raw["throttled_429"]
         cpu = {k: raw[k] for k in raw if k.endswith(("_per_cpu_s", "_cores_for_ceiling", "_cpu_s"))}
         return {"pull_fraction": pulls, "push_fraction": pushes, "rejected": rejected, "cpu": cpu}
