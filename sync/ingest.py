@@ -18,10 +18,12 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from connectors.base import Page
+from connectors.base import Page, SkippedRecord
 from connectors.records import EngagementEvent, Order, Profile
 from sync import tables
+from sync.partitions import ensure_event_partitions, event_key
 from sync.privacy import erased_emails
+from sync.storable import Minimization, storable
 from sync.store import upsert
 
 R = TypeVar("R", Profile, Order, EngagementEvent)
@@ -33,19 +35,23 @@ class IngestPolicy:
     raw_retention: timedelta
     now: datetime
     erasure_key: bytes | None = None  # with it, records of erased people are dropped, not stored
+    minimization: Minimization = field(default_factory=Minimization)
 
 
 @dataclass(frozen=True, slots=True)
 class PageWrite:
     written: int
     erased: int  # records dropped because their person was erased
+    unstorable: tuple[SkippedRecord, ...] = ()  # records the store cannot hold (see sync/storable.py)
     unchanged: int = 0  # profiles that were only espd's own pushes coming back (not written)
-    rejected: Mapping[str, int] = field(default_factory=dict)  # rows no store can hold, by reason
+    rejected: Mapping[str, int] = field(default_factory=dict)  # rows the bulk writer refused, by reason
 
 
 def write_page(session: Session, connector: str, stream: str, page: Page, policy: IngestPolicy) -> PageWrite:
     """Upsert the page's records and its checkpoint together (erased people's records are dropped)."""
-    records = list(page.records)
+    checked = storable(stream, page.records, policy.now, policy.minimization)
+    records = checked.records
+    arrived = len(records)
     erased: set[str] = set()
     if policy.erasure_key is not None:
         erased = erased_emails(session, policy.erasure_key, (r.email for r in records if r.email))
@@ -67,7 +73,8 @@ def write_page(session: Session, connector: str, stream: str, page: Page, policy
     )
     return PageWrite(
         written=len(records) - len(unchanged) - rejected.total(),
-        erased=len(page.records) - len(records),
+        erased=arrived - len(records),
+        unstorable=tuple(checked.skipped),
         unchanged=len(unchanged),
         rejected=dict(rejected),
     )
@@ -313,6 +320,7 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
     if not records:
         return Counter()
     profile_ids = _customer_ids(session, records, policy.now)
+    ensure_event_partitions(session, [r.occurred_at for r in records])
     return upsert(
         session,
         tables.Event,
@@ -329,4 +337,5 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
             }
             for r, pid in zip(records, profile_ids, strict=True)
         ],
+        conflict_columns=event_key(session),
     ).rejected

@@ -6,6 +6,7 @@ after the other so they share its quota fairly. Pages are written in batches of 
 thread so the event loop keeps the other connectors' requests moving.
 A connector whose credentials fail stops with a clear message while the others go on; a stream that
 fails keeps the checkpoint of its last good page, so the next run resumes there.
+Each stream is pulled under a lease (sync/leases.py): a stream another espd is pulling is left to it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from connectors.base import Connector, Page, PullStream
 from connectors.http import ApiError, AuthFailed
 from sync import tables
 from sync.ingest import IngestPolicy, PageWrite, write_page
+from sync.leases import Lease, LeaseBook, pull_key
 from sync.store import session_scope
 
 log = logging.getLogger("espd.pull")
@@ -35,12 +37,13 @@ BATCH_RECORDS = 2_000
 class StreamReport:
     connector: str
     stream: str
-    pulled: int = 0  # records written to the store
-    unchanged: int = 0  # records that were only espd's own pushes coming back (not written)
+    pulled: int = 0
     skipped: int = 0
     pages: int = 0
     error: str | None = None
+    unchanged: int = 0  # records that were only espd's own pushes coming back (not written)
     auth_failed: bool = False
+    held_elsewhere: bool = False  # another espd process held the stream's lease: not pulled here
     skip_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -61,13 +64,25 @@ def store_pages(
         return write_page(session, connector, stream, merged, policy)
 
 
+class LeaseLost(Exception):
+    """This process stalled past its lease and another took the stream over: stop pulling it."""
+
+
 async def pull_stream(
-    connector: Connector, stream: PullStream, engine: Engine, policy: IngestPolicy, started: datetime
+    connector: Connector,
+    stream: PullStream,
+    engine: Engine,
+    policy: IngestPolicy,
+    started: datetime,
+    lease: Lease | None = None,
 ) -> StreamReport:
     """Pull one stream to its end; an API error ends it with the pages so far kept and reported."""
     report = StreamReport(connector.name, stream.name)
     try:
-        await _pull_pages(connector, stream, engine, policy, started, report)
+        await _pull_pages(connector, stream, engine, policy, started, report, lease)
+    except LeaseLost as exc:
+        report.error = str(exc)
+        log.error("event=stream_lease_lost connector=%s stream=%s", connector.name, stream.name)
     except ApiError as exc:
         report.error = str(exc)
         report.auth_failed = isinstance(exc, AuthFailed)
@@ -83,6 +98,7 @@ async def _pull_pages(
     policy: IngestPolicy,
     started: datetime,
     report: StreamReport,
+    lease: Lease | None,
 ) -> None:
     """Read the stream, writing its pages in batches of about `BATCH_RECORDS` records.
 
@@ -98,14 +114,20 @@ async def _pull_pages(
             records += len(page.records)
             if records >= BATCH_RECORDS:
                 batch, pending, records = pending, [], 0
-                await _write_batch(connector.name, stream.name, batch, engine, policy, report)
+                await _write_batch(connector.name, stream.name, batch, engine, policy, report, lease)
     finally:
         if pending:
-            await _write_batch(connector.name, stream.name, pending, engine, policy, report)
+            await _write_batch(connector.name, stream.name, pending, engine, policy, report, lease)
 
 
 async def _write_batch(
-    connector: str, stream: str, pages: list[Page], engine: Engine, policy: IngestPolicy, report: StreamReport
+    connector: str,
+    stream: str,
+    pages: list[Page],
+    engine: Engine,
+    policy: IngestPolicy,
+    report: StreamReport,
+    lease: Lease | None,
 ) -> None:
     written = await asyncio.to_thread(store_pages, engine, connector, stream, pages, policy)
     report.pulled += written.written
@@ -115,7 +137,8 @@ async def _write_batch(
         if count:
             report.skipped += count
             report.skip_reasons[reason] = report.skip_reasons.get(reason, 0) + count
-    for skipped in (s for p in pages for s in p.skipped):
+    skipped_records = [*(s for p in pages for s in p.skipped), *written.unstorable]
+    for skipped in skipped_records:
         report.skipped += 1
         report.skip_reasons[skipped.reason] = report.skip_reasons.get(skipped.reason, 0) + 1
         log.warning(
@@ -131,17 +154,23 @@ async def _write_batch(
         stream,
         len(pages),
         sum(len(p.records) for p in pages),
-        sum(len(p.skipped) for p in pages),
+        len(skipped_records),
     )
+    if lease is not None and lease.lost:  # the pages just written are idempotent upserts: harmless
+        raise LeaseLost(f"{connector}/{stream}: lease lost to another espd; stopped pulling")
 
 
 async def pull_connector(
-    connector: Connector, engine: Engine, policy: IngestPolicy, started: datetime
+    connector: Connector, engine: Engine, policy: IngestPolicy, started: datetime, leases: LeaseBook
 ) -> list[StreamReport]:
     """Pull every stream of one connector; failed credentials stop the connector's remaining streams."""
     reports = []
     for stream in connector.streams():
-        report = await pull_stream(connector, stream, engine, policy, started)
+        async with leases.hold(pull_key(connector.name, stream.name)) as lease:
+            if lease is None:
+                reports.append(StreamReport(connector.name, stream.name, held_elsewhere=True))
+                continue
+            report = await pull_stream(connector, stream, engine, policy, started, lease)
         reports.append(report)
         if report.auth_failed:
             break
@@ -149,7 +178,13 @@ async def pull_connector(
 
 
 async def pull_all(
-    connectors: Sequence[Connector], engine: Engine, policy: IngestPolicy, started: datetime
+    connectors: Sequence[Connector],
+    engine: Engine,
+    policy: IngestPolicy,
+    started: datetime,
+    leases: LeaseBook | None = None,
 ) -> list[StreamReport]:
-    results = await asyncio.gather(*(pull_connector(c, engine, policy, started) for c in connectors))
+    """Pull every connector concurrently; `leases` default to this process's, with the default TTL."""
+    book = leases or LeaseBook(engine)
+    results = await asyncio.gather(*(pull_connector(c, engine, policy, started, book) for c in connectors))
     return [report for reports in results for report in reports]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from engine.rules import compile_rule
 from engine.scoring import ScoringResult, model_specs, score_customers
 from sync import tables
 from sync.config import EngineConfig, ScheduleConfig, SegmentsConfig
+from sync.consent import without_customers
 from sync.fields import NUMERIC_TYPES, OUTPUTS, PROFILE_ATTRIBUTES, available_outputs, rule_field_kinds
 from sync.frames import load_attributes, load_frames
 from sync.model_store import reusable_models, store_models
@@ -292,13 +293,17 @@ def score_store(
     now: datetime | None = None,
     segments: SegmentsConfig | None = None,
     schedule: ScheduleConfig | None = None,
+    exclude: Collection[int] = (),
     inputs_changed: bool = True,
 ) -> ScoreReport:
-    """Scores and segments for every known customer; reuses the stored ones when nothing changed.
+    """Scores and segments for every known customer but the `exclude`d (people who did not consent,
+    see sync/consent.py: none of their rows reach the engine); reuses stored scores when nothing changed.
 
     `inputs_changed=False` says the caller knows the store's inputs are as they were at the last
     scoring (a cycle whose pull wrote nothing after a completed one): the stored scores are reused
-    without reading the frames, provided they were computed on the same basis (day and settings).
+    without reading the frames, provided they were computed on the same basis (day and settings) and
+    hold none of the `exclude`d. (Someone no longer excluded without any new data, e.g. after
+    `privacy.score_without_consent` was switched on, is scored with the next change or the next day.)
     """
     now = now or datetime.now(UTC)
     segments = segments or SegmentsConfig()
@@ -308,10 +313,11 @@ def score_store(
     numeric = _numeric_outputs(segments)
     if not inputs_changed:
         same_basis = _version_on_basis(engine, basis)
-        if same_basis is not None:
-            stored = _stored(engine, same_basis, numeric)
-            return ScoreReport(same_basis, scored=len(stored), reused=True, scores=stored)
+        stored = _stored(engine, same_basis, numeric) if same_basis is not None else {}
+        if stored and stored.keys().isdisjoint(exclude):
+            return ScoreReport(same_basis or "", scored=len(stored), reused=True, scores=stored)
     frames, validation = load_frames(engine, source_types, settings.sensitive_attributes)
+    frames = without_customers(frames, exclude)
     version = _fingerprint(frames, basis)
     report = ScoreReport(version)
     if validation.dropped:

@@ -8,7 +8,9 @@ customer data. PostgreSQL is used by URL. Writes are batched `INSERT … ON CONF
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
@@ -24,6 +27,7 @@ from sync import tables
 from sync.bulk import BulkWrite, bulk_upsert
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger("espd.store")
 
 
 def open_engine(url: str) -> Engine:
@@ -39,6 +43,13 @@ def open_engine(url: str) -> Engine:
 
 def _prepare_sqlite_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(path.parent.stat().st_mode)
+    if mode & 0o077:  # an operator's directory: say so rather than change its mode behind their back
+        log.warning(
+            "event=state_dir_not_private path=%s mode=%o: other users may list it; chmod 700 it",
+            path.parent,
+            mode,
+        )
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
     for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -53,6 +64,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # an erased person's bytes must not linger in free pages
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
     finally:
@@ -108,6 +120,11 @@ def upsert(
     keys = list(conflict_columns) if conflict_columns else [c.name for c in sa_table.primary_key.columns]
     updates = list(update_columns) if update_columns is not None else [c for c in rows[0] if c not in keys]
     return bulk_upsert(session, sa_table, rows, keys, updates, tuple(fill_only))
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The backend's INSERT construct, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
