@@ -115,7 +115,9 @@ class DaskBackend:
     ) -> lgb.Booster:
         parts = self._placed(X[~valid].assign(**{LABEL: y[~valid]}).reset_index(drop=True))
         estimator = DaskLGBMClassifier if params["objective"] == "binary" else DaskLGBMRegressor
-        model = estimator(client=self.client, n_estimators=self.max_rounds, **params)
+        # Threads are the workers' own (`dask worker --nthreads`): lightgbm.dask ignores num_threads.
+        wanted = {k: v for k, v in params.items() if k != "num_threads"}
+        model = estimator(client=self.client, n_estimators=self.max_rounds, **wanted)
         model.fit(parts[list(X.columns)], parts[LABEL])
         booster = model.to_local().booster_
         rounds = best_round(str(params["objective"]), booster, X[valid], y[valid])

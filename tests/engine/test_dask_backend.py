@@ -48,6 +48,7 @@ def history():
     return history_at(shop_frames(shop), pd.Timestamp(shop.as_of))
 
 
+@pytest.mark.slow  # a real 2-process LocalCluster training four models: about a minute on a loaded box
 def test_dask_scores_every_buyer_with_the_local_features_and_holdout_metrics(client, history) -> None:
     local = score_customers(history, config=CONFIG)
     # Small chunks: four partitions, so the features really are assembled from several workers' parts.
