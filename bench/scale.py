@@ -172,6 +172,8 @@ def run_child(path: Path, backend: str, workers: int, chunk_customers: int) -> d
         backend,
         "--workers",
         str(workers),
+        "--chunk-customers",
+        str(chunk_customers),
     ]
     done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
