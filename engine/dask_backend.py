@@ -91,7 +91,8 @@ class DaskBackend:
         """`frame` in contiguous row blocks, block i scattered to the i-th worker by address.
 
         LightGBM's distributed bins come from each machine's own rows, so which rows a worker holds
-        must not depend on the scheduler's timing: this placement makes training repeatable.
+        should not depend on the scheduler's timing. Which rank LightGBM then gives each worker still
+        varies between fits, so repeated fits differ slightly (tests/engine/test_dask_backend.py).
         """
         workers = sorted(self.client.scheduler_info()["workers"])
         blocks = np.array_split(np.arange(len(frame)), len(workers))
@@ -103,8 +104,9 @@ class DaskBackend:
 
     def features(self, history: History, baseline: Baseline) -> pd.DataFrame:
         n_chunks = max(self._workers(), n_chunks_for(history, self.chunk_customers))
-        chunks = self.client.scatter(list(split_history(history, n_chunks)))
-        shared = self.client.scatter(baseline, broadcast=True)
+        # hash=False: a cutoff scored twice must not share keys with futures being released.
+        chunks = self.client.scatter(list(split_history(history, n_chunks)), hash=False)
+        shared = self.client.scatter(baseline, broadcast=True, hash=False)
         frame = dd.from_delayed(
             [delayed(_chunk_features)(chunk, shared) for chunk in chunks], meta=_META, verify_meta=False
         )

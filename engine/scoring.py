@@ -133,7 +133,8 @@ def score_customers(
     """Scores for every buyer known at `history.cutoff` (see the module docstring for the fallback).
 
     With `models` (one per model spec, same horizons) nothing is trained: they predict as they are.
-    `backend` is where features and boosting run (`engine.backend`); the scores do not depend on it.
+    `backend` is where features and boosting run (`engine.backend`): same features everywhere, and
+    models that agree within the tolerances tests/engine/test_dask_backend.py measures.
     """
     config = config or TrainingConfig()
     specs = model_specs(horizon_days, churn_horizon_days)
