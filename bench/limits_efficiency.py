@@ -24,24 +24,29 @@ from typing import Any
 from benchlib import ROOT, emit
 
 # Script arguments for the short run and for --seconds 60 (sizes that keep each direction busy for
-# about a minute at the documented limits: Brevo pushes 10/s, Klaviyo pulls 75,000 profiles in its
+# about a minute at the documented limits: Brevo pushes 10/s, Klaviyo pulls about 64,000 profiles in its
 # first steady window, Shopify Plus restores 1,000 points/s, Mailchimp pages take --latency each).
 SIZES = {
     "klaviyo": {
         "short": ["--profiles", "20000", "--customers", "1000", "--push", "20000"],
-        "full": ["--profiles", "75000", "--customers", "5000", "--push", "150000"],
+        # ~64,000 profiles: 640 requests, inside the 700/min the client budgets, so the pull stays in one
+        # steady window (past 60 s the fresh-quota ceiling counts a second window's 75,000). The push
+        # can only reach the account's profiles.
+        "full": ["--profiles", "60000", "--customers", "5000", "--push", "60000"],
     },
     "mailchimp": {
         "short": ["--members", "10000", "--push", "60", "--batch", "300"],
-        "full": ["--members", "120000", "--push", "600", "--batch", "3000"],
+        # The notes' page latency (about 2 s): at 0.5 s the simulator's own CPU per page binds first.
+        "full": ["--members", "120000", "--push", "300", "--batch", "3000", "--latency", "2"],
     },
     "brevo": {
         "short": ["--contacts", "20000", "--push", "50"],
         "full": ["--contacts", "300000", "--push", "600"],
     },
     "shopify": {
-        "short": ["--people", "3000", "--push", "1000"],
-        "full": ["--people", "12000", "--push", "6000"],
+        "short": ["--people", "3000", "--push", "3000"],
+        # 40,000 pushes cost 50,000 points: 2.5 buckets, so most of the push runs at the restore rate.
+        "full": ["--people", "12000", "--push", "40000"],
     },
 }
 GOAL_FRACTION = 0.9
@@ -68,8 +73,13 @@ def normalize(vendor: str, raw: dict[str, Any]) -> dict[str, Any]:
     """The fractions and rejection counts under one set of names, whatever each script calls them."""
     if vendor == "klaviyo":
         pulls = {"profiles": raw["profiles_fraction_of_ceiling"], "events": raw["events_fraction_of_ceiling"]}
-        pushes = {"bulk_import": raw["push_fraction_of_ceiling"]}
+        pushes = {
+            "bulk_import_accepted": raw["push_accepted_fraction_of_ceiling"],
+            "bulk_import_completed": raw["push_fraction_of_ceiling"],
+        }
         rejected = raw["throttled_429"]
+        cpu = {k: raw[k] for k in raw if k.endswith(("_per_cpu_s", "_cores_for_ceiling", "_cpu_s"))}
+        return {"pull_fraction": pulls, "push_fraction": pushes, "rejected": rejected, "cpu": cpu}
     elif vendor == "mailchimp":
         pulls = {"members": raw["pull_fraction"]}
         pushes = {"patch": raw["patch_fraction"], "batches": raw["batch_fraction"]}
@@ -84,6 +94,7 @@ def normalize(vendor: str, raw: dict[str, Any]) -> dict[str, Any]:
             "customers_bucket_adjusted": raw["pull_fraction_bucket_adjusted"],
         }
         pushes = {"metafields_set": raw["push_fraction"]}
+        pushes["metafields_set_bucket_adjusted"] = raw["push_fraction_bucket_adjusted"]
         rejected = raw["throttled"] + raw["http_429"]
     return {"pull_fraction": pulls, "push_fraction": pushes, "rejected": rejected}
 
@@ -102,7 +113,7 @@ def main() -> None:
         fractions = {**r["pull_fraction"], **r["push_fraction"]}
         summary.append(
             f"{vendor:>9}: "
-            + "  ".join(f"{k} {v:.0%}" for k, v in fractions.items())
+            + "  ".join(f"{k} {'n/a' if v is None else f'{v:.0%}'}" for k, v in fractions.items())
             + f"  rejected {r['rejected']}  ({r['wall_s']} s)"
         )
     misses = sorted(
@@ -110,7 +121,7 @@ def main() -> None:
         for vendor, r in results.items()
         if "error" not in r
         for name, value in {**r["pull_fraction"], **r["push_fraction"]}.items()
-        if value < GOAL_FRACTION
+        if value is not None and value < GOAL_FRACTION  # None: the run fit Shopify's bucket
     )
     summary.append(f"below {GOAL_FRACTION:.0%} of ceiling: {', '.join(misses) or 'none'}")
     emit(

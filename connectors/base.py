@@ -3,7 +3,8 @@
 A connector is built from `ConnectorSettings` (the daemon turns its YAML into these, so connectors
 never parse config), proves its credentials with `check()`, offers `PullStream`s that yield pages of
 canonical records with the checkpoint that follows each page, and optionally a `PushTarget` that
-writes espd's fields. Connectors are found by type name through the `espd.connectors` entry-point
+writes espd's fields, and optionally an `ErasureTarget` that asks the platform to delete a person.
+Connectors are found by type name through the `espd.connectors` entry-point
 group, so a fifth platform is one new module and one line in pyproject.toml.
 """
 
@@ -123,6 +124,35 @@ class PushTarget(abc.ABC):
         """Write one batch; return one result per record, in order."""
 
 
+class ErasureOutcome(StrEnum):
+    ERASED = "erased"  # the vendor took the deletion (Klaviyo's job runs later, on its side)
+    NOT_FOUND = "not_found"  # the person is not there: nothing to delete, so done
+    REFUSED = "refused"  # the vendor will not delete this person; asking again cannot help
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    """The vendor's final word on one erasure. A transient failure is an `ApiError` instead, so the
+    caller keeps the request pending and asks again later."""
+
+    outcome: ErasureOutcome
+    detail: str = ""
+
+
+class ErasureTarget(abc.ABC):
+    """Deletes one person at a platform, by email (the only identifier an erased person leaves).
+
+    `per_cycle` bounds how many requests one daemon cycle sends, sized from the vendor's documented
+    deletion rate (connectors.limits) so a backlog never starves the pull that follows.
+    """
+
+    per_cycle: ClassVar[int]
+
+    @abc.abstractmethod
+    async def erase(self, email: str) -> ErasureResult:
+        """Ask the platform to delete the person; raise `ApiError` when it could not answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     ok: bool
@@ -166,6 +196,10 @@ class Connector(abc.ABC):
 
     def push_target(self) -> PushTarget | None:
         """The write side, or None for a platform espd only reads."""
+        return None
+
+    def erasure_target(self) -> ErasureTarget | None:
+        """The delete side, or None for a platform espd never asks to delete anyone."""
         return None
 
     @abc.abstractmethod

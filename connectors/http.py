@@ -18,11 +18,11 @@ import bisect
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -31,6 +31,8 @@ from connectors.base import EventSink
 from connectors.limits import Window
 
 log = logging.getLogger("espd.connectors.http")
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class Outcome(StrEnum):
@@ -188,6 +190,8 @@ class CostBucket(_PausableLimiter):
     """A client-side copy of a leaky cost bucket (Shopify GraphQL): spend only what is there.
 
     The vendor's `throttleStatus` in each response resets the estimate, so drift never builds up.
+    Requests still in flight when a status arrives may not be charged in it yet: their cost is taken
+    off the reported points, so concurrent calls never spend the same points twice.
     """
 
     def __init__(self, restore_rate: float, capacity: float | None = None) -> None:
@@ -196,6 +200,7 @@ class CostBucket(_PausableLimiter):
         self.capacity = capacity if capacity is not None else restore_rate * 20
         self._available = self.capacity
         self._updated = time.monotonic()
+        self._in_flight = 0.0
         self._lock = asyncio.Lock()
         self.status_reader: Callable[[httpx.Response], Mapping[str, float] | None] = lambda _r: None
 
@@ -212,15 +217,45 @@ class CostBucket(_PausableLimiter):
             while (missing := cost - self._estimate()) > 0:
                 await asyncio.sleep(missing / self.restore_rate)
             self._available -= cost
-        yield
+            self._in_flight += cost
+        try:
+            yield
+        finally:
+            self._in_flight -= cost
 
     def observe(self, response: httpx.Response) -> None:
         status = self.status_reader(response)
         if status:
             self.capacity = float(status["maximumAvailable"])
             self.restore_rate = float(status["restoreRate"])
-            self._available = float(status["currentlyAvailable"])
+            self._available = float(status["currentlyAvailable"]) - self._in_flight
             self._updated = time.monotonic()
+
+
+async def in_flight(items: Iterable[A], call: Callable[[A], Awaitable[T]], limit: int) -> list[T]:
+    """`call` on every item with at most `limit` running at once; results in the items' order.
+
+    Serial calls leave a vendor's budget idle for a whole round trip each, and an unbounded gather
+    queues every call on the limiter at once (and holds every body in memory): a few calls in flight
+    keep the budget busy. The first error cancels the calls still running and is raised.
+    """
+    pending = iter(enumerate(items))
+    results: dict[int, T] = {}
+
+    async def worker() -> None:
+        for index, item in pending:
+            results[index] = await call(item)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(max(1, limit))]
+    try:
+        done, _running = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # raises the first error
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return [results[i] for i in range(len(results))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,13 +307,18 @@ class HttpClient:
         limit_key: str,
         cost: float = 1.0,
         idempotent: bool = True,
+        attempts: int | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send with limits and retries; return an OK response or raise an `ApiError`."""
+        """Send with limits and retries; return an OK response or raise an `ApiError`.
+
+        `attempts` caps the tries of this one call below the client's policy, for callers that keep
+        their own durable retry (erasure requests wait for the next drain instead of a minute here).
+        """
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_retryable if idempotent else _rate_limited),
             wait=self._wait,
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=stop_after_attempt(min(attempts or self.retry.max_attempts, self.retry.max_attempts)),
             before_sleep=self._before_sleep,
             reraise=True,
         ):

@@ -64,6 +64,16 @@ BREVO: dict[str, dict[str, tuple[Window, ...]]] = {
 # The bucket size is read from every response's extensions.cost.throttleStatus.
 SHOPIFY_RESTORE_RATE = {"standard": 100.0, "advanced": 200.0, "plus": 1000.0, "enterprise": 2000.0}
 SHOPIFY_MAX_QUERY_COST = 1000
+# Calls (and HTTP connections) in flight per shop: enough to hide the round trip at the Plus restore
+# rate; the cost bucket, not this number, keeps espd under the limit.
+SHOPIFY_CALLS_IN_FLIGHT = 4
 SHOPIFY_METAFIELDS_PER_CALL = 25
 # Metafield definitions per owner type (docs: 256 per resource type); checked before creating more.
 SHOPIFY_DEFINITIONS_PER_OWNER = 256
+
+# Erasure requests one daemon cycle sends per platform: about a minute of each vendor's deletion
+# rate, so a backlog drains over a few cycles and never starves the pull that follows.
+KLAVIYO_ERASURES_PER_CYCLE = 60  # request_profile_deletion: 60/min steady
+MAILCHIMP_ERASURES_PER_CYCLE = 600  # no quota, only the connection cap; one call per audience
+BREVO_ERASURES_PER_CYCLE = 600  # the contacts family: 10/s on the General plan
+ERASURE_ATTEMPTS = 3  # tries per call; the durable queue asks again next cycle

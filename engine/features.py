@@ -19,6 +19,8 @@ from engine.replenishment import replenishment_dates
 DAY = pd.Timedelta(days=1)
 BTYD_HORIZONS = (30, 90, 365)
 EVENT_RATES = ("open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "last10_open_share")
+EVENT_YEAR = ("opened_365", "clicked_365", "open_rate_365", "click_rate_365")
+SINCE_ORDER = ("received_since_order", "opened_since_order", "clicked_since_order", "offers_since_order")
 
 
 def _days_before(cutoff: pd.Timestamp, times: pd.Series) -> pd.Series:
@@ -105,7 +107,43 @@ def _event_features(history: History, index: pd.Index) -> pd.DataFrame:
     )
     counts = ["received_90", "opened_90", "clicked_90", "received_365", "bounced", "unsubscribed"]
     feats[counts] = feats[counts].fillna(0.0)
-    return feats[[*counts, *EVENT_RATES]]
+    feats[["opened_365", "clicked_365"]] = feats[["opened_365", "clicked_365"]].fillna(0.0)
+    return feats[[*counts, *EVENT_RATES, *EVENT_YEAR]]
+
+
+def _since_order_features(history: History, index: pd.Index) -> pd.DataFrame:
+    """Campaigns received, opened and clicked, and discount offers received, since the last order.
+
+    Many orders follow an opened campaign (most of all an opened offer), so mail that reached a buyer
+    after their last order without bringing one back says more than yearly rates do: ten unanswered
+    offers is a quiet "no". Counts are of distinct campaigns; buyers never mailed get zeros.
+    """
+    events = history.frames.events
+    if events.empty:
+        return pd.DataFrame(0.0, index=index, columns=list(SINCE_ORDER))
+    # Integer codes: the string ids are hashed once, not again in every groupby below.
+    who = index.get_indexer(events["customer_id"])
+    order_age = _days_before(history.cutoff, history.orders.groupby("customer_id")["ordered_at"].max())
+    event_age = _days_before(history.cutoff, events["occurred_at"]).to_numpy()
+    since = (event_age > 0) & (who >= 0)
+    since[since] = event_age[since] < order_age.reindex(index).to_numpy()[who[since]]
+    campaign, names = pd.factorize(events["campaign_id"])
+    recent = pd.DataFrame(
+        {"who": who[since], "campaign": campaign[since], "kind": events["kind"].to_numpy()[since]}
+    )
+    recent = recent.loc[recent["campaign"] >= 0]
+    campaigns = history.frames.campaigns
+    offer = pd.Index(names).isin(campaigns.loc[campaigns["discount_offer"].astype(bool), "campaign_id"])
+    out = pd.DataFrame(index=pd.RangeIndex(len(index)))
+    for name, rows in (
+        ("received", recent["kind"].eq("received")),
+        ("opened", recent["kind"].isin(("opened", "clicked"))),
+        ("clicked", recent["kind"].eq("clicked")),
+        ("offers", recent["kind"].eq("received") & offer[recent["campaign"].to_numpy()]),
+    ):
+        picked = recent.loc[rows]
+        out[f"{name}_since_order"] = picked.groupby("who")["campaign"].nunique()
+    return out.fillna(0.0).set_axis(index)
 
 
 def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
@@ -181,6 +219,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "weekend", "hour_sin", "hour_cos", "spend_trend", "ipt_mean", "ipt_std", "ipt_last", "recency_over_ipt",
     "n_categories", "n_products", "items_per_order", "top_category_share",
     "received_90", "opened_90", "clicked_90", "received_365", "bounced", "unsubscribed", *EVENT_RATES,
+    *EVENT_YEAR, *SINCE_ORDER,
     "account_age_days",
     "frequency", "T_days", "btyd_p_alive", *(f"btyd_exp_{h}" for h in BTYD_HORIZONS), "gg_order_value",
     "season_sin", "season_cos", "refill_due_days", "refill_cycle_ratio", "refill_items",
@@ -200,6 +239,7 @@ def build_features(history: History, baseline: Baseline | None = None) -> pd.Dat
         base,
         _line_features(history, index),
         _event_features(history, index),
+        _since_order_features(history, index),
         _customer_features(history, index),
         _replenishment_features(history, index),
         _btyd_features(baseline, index),

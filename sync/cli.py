@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from sync import tables
 from sync.commands.common import read_config
 from sync.config import Config
+from sync.erasure import pending_counts
 from sync.store import migrate, open_engine, row_counts
 
 COMMAND_MODULES = (
@@ -86,6 +87,7 @@ def status(config: ConfigArg) -> None:
                 state.updated_at.isoformat(timespec="seconds") if state and state.updated_at else "never",
             )
     console.print(connectors)
+    _print_erasures(engine)
 
     history = Table(title="Last runs")
     for column in ("run", "kind", "started", "finished", "status", "counts"):
@@ -109,6 +111,19 @@ def status(config: ConfigArg) -> None:
     for table, count in row_counts(engine).items():
         counts.add_row(table, f"{count:,}")
     console.print(counts)
+
+
+def _print_erasures(engine: Engine) -> None:
+    """Deletions the platforms still owe (`erase: true`); shown only once any was requested."""
+    pending = pending_counts(engine)
+    if not pending:
+        return
+    table = Table(title="Erasures owed by platforms")
+    table.add_column("connector")
+    table.add_column("pending", justify="right")
+    for connector, count in sorted(pending.items()):
+        table.add_row(connector, f"{count:,}")
+    console.print(table)
 
 
 def _cursor_label(state: tables.SyncState | None, width: int = 60) -> str:

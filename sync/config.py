@@ -42,6 +42,18 @@ class StoreConfig(Section):
         default=None, description="SQLAlchemy URL; default: a SQLite file espd.sqlite in the state directory"
     )
     raw_retention_days: int = Field(default=30, ge=0, description="days to keep raw vendor JSON")
+    shard_owner: str | None = Field(
+        default=None,
+        max_length=120,
+        description=(
+            "name this daemon's work leases carry (default: the host name), with a digest of state_dir"
+        ),
+    )
+    lease_ttl_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="a stream held by a daemon that stopped renewing is free again after this long",
+    )
 
 
 class SecretFiles(Section):
@@ -76,6 +88,9 @@ class ConnectorBase(SecretFiles):
     enabled: bool = True
     base_url: str | None = Field(default=None, description="override the vendor URL (simulators)")
     push: bool = Field(default=False, description="whether espd writes its fields to this platform")
+    erase: bool = Field(
+        default=False, description="whether `espd forget` and redact webhooks ask this platform to delete too"
+    )
     lookback_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
@@ -109,6 +124,16 @@ class ShopifyConfig(ConnectorBase):
     api_version: str = "2026-04"
     webhook_secret: SecretStr | None = Field(default=None, description="app client secret for webhook HMACs")
     streams: list[Literal["customers", "orders"]] = ["customers", "orders"]
+
+    @field_validator("erase")
+    @classmethod
+    def _shop_owns_its_customers(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "espd never deletes Shopify customers: deleting a customer is the shop's own decision, "
+                "and Shopify sends its redact requests to espd (customers/redact); remove `erase: true`"
+            )
+        return value
 
 
 ConnectorConfig = Annotated[
@@ -171,6 +196,16 @@ class SegmentsConfig(Section):
     control_group: ControlGroupConfig = ControlGroupConfig()
 
 
+class PrivacyConfig(Section):
+    score_without_consent: bool = Field(
+        default=False,
+        description="also score and push fields for people no platform reports subscribed",
+    )
+    extra_fields: list[str] = Field(
+        default_factory=list, description="vendor profile properties to store beyond the ones espd uses"
+    )
+
+
 class ServerConfig(SecretFiles):
     bind: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
@@ -187,6 +222,7 @@ class Config(Section):
     fields: FieldsConfig = FieldsConfig()
     segments: SegmentsConfig = SegmentsConfig()
     server: ServerConfig = ServerConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @field_validator("connectors")
     @classmethod

@@ -1,10 +1,12 @@
 """`espd run`: the long-running service around the cycle.
 
-APScheduler 3 runs the cycle every `schedule.pull_every_minutes` (coalesced, never two at once) and
-a heartbeat that feeds /healthz and systemd's watchdog. Each cycle runs on its own event loop in
-the scheduler's worker thread; SIGTERM/SIGINT cancel it there, which is safe because every page and
-every push batch commits on its own, and the process exits well inside 30 s. SIGHUP reloads the
-config: an invalid file is logged and the running config is kept.
+APScheduler 3 runs the cycle every `schedule.pull_every_minutes` (coalesced, never two at once),
+a heartbeat that feeds /healthz and systemd's watchdog, and a daily purge of raw vendor JSON past
+`store.raw_retention_days` (retention holds without an operator's cron running `espd purge`).
+Each cycle runs on its own event loop in the scheduler's worker thread; SIGTERM/SIGINT cancel it
+there, which is safe because every page and every push batch commits on its own, and the process
+exits well inside 30 s. SIGHUP reloads the config: an invalid file is logged and the running config
+is kept.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from sqlmodel import Session
 from sync import tables
 from sync.config import Config, ConfigError, ShopifyConfig, load_config
 from sync.dashboard import create_app, next_run_of
+from sync.erasure import erasing_connectors, pending_counts
 from sync.health import HealthServer, HealthState
 from sync.logs import log_event, register_secrets_in, run_context
 from sync.metrics import Metrics
 from sync.notify import SystemdNotifier
 from sync.pipeline import CycleReport, run_cycle
-from sync.privacy import erasure_key
+from sync.privacy import erasure_key, purge
 from sync.webhooks import ShopifyComplianceWebhook
 
 log = logging.getLogger("espd.daemon")
@@ -65,6 +68,11 @@ def record_model_quality(metrics: Metrics, engine: Engine) -> None:
                     metrics.set_model_quality(row.output, metric, float(value))
 
 
+def record_erasure_metrics(metrics: Metrics, engine: Engine) -> None:
+    for connector, count in pending_counts(engine).items():
+        metrics.set_erasures_pending(connector, count)
+
+
 def record_cycle_metrics(metrics: Metrics, report: CycleReport) -> None:
     for pull in report.pulls:
         metrics.count_records(pull.connector, pull.stream, "pulled", pull.pulled)
@@ -72,7 +80,7 @@ def record_cycle_metrics(metrics: Metrics, report: CycleReport) -> None:
         if pull.error is None:
             metrics.mark_success(pull.connector, "pull")
     for push in report.pushes:
-        for outcome in ("pushed", "unchanged", "rejected", "parked"):
+        for outcome in ("pushed", "unchanged", "rejected", "parked", "withheld", "cleared"):
             metrics.count_records(push.destination, "fields", outcome, getattr(push, outcome))
         if push.error is None:
             metrics.mark_success(push.destination, "push")
@@ -118,9 +126,15 @@ class Daemon:
                 loop.close()
             record_cycle_metrics(self.metrics, report)
             record_model_quality(self.metrics, self.engine)
+            record_erasure_metrics(self.metrics, self.engine)
             self.state.cycle_finished(report.ok, "; ".join(report.errors) or None)
             if report.ok:
                 self.metrics.mark_success("espd", "cycle")
+
+    def purge_raw_json(self) -> None:
+        """Drop raw vendor JSON whose retention ran out (scheduled daily, first at start)."""
+        purged = purge(self.engine)
+        log_event(log, "raw_json_purged", **purged)
 
     def heartbeat(self) -> None:
         self.state.beat()
@@ -179,6 +193,7 @@ class Daemon:
                     self.engine,
                     erasure_key(self.config.state_dir),
                     self.config.state_dir,
+                    erase_to=lambda: erasing_connectors(self.config),
                 )
                 server.add_route(
                     f"/webhooks/shopify/{name}", webhook.__call__, methods=("POST",), public=True
@@ -201,6 +216,7 @@ class Daemon:
             token=token,
         ).start()
         self._add_webhooks(server)
+        record_erasure_metrics(self.metrics, self.engine)  # what is still owed, before the first cycle
         if server_config.dashboard:
             server.mount(
                 "/dashboard",
@@ -211,6 +227,14 @@ class Daemon:
         interval = min(self.notifier.watchdog_interval() or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS)
         self.scheduler.add_job(
             self.heartbeat, "interval", seconds=interval, id="heartbeat", next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.add_job(
+            self.purge_raw_json,
+            "interval",
+            days=1,
+            id="purge",
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
         )
         self._schedule()
         self.scheduler.start()

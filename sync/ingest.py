@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from connectors.base import Page
+from connectors.base import Page, SkippedRecord
 from connectors.records import EngagementEvent, Order, Profile
 from sync import tables
+from sync.partitions import ensure_event_partitions, event_key
 from sync.privacy import erased_emails
+from sync.storable import Minimization, storable
 from sync.store import dialect_insert, upsert
 
 R = TypeVar("R", Profile, Order, EngagementEvent)
@@ -33,17 +35,21 @@ class IngestPolicy:
     raw_retention: timedelta
     now: datetime
     erasure_key: bytes | None = None  # with it, records of erased people are dropped, not stored
+    minimization: Minimization = field(default_factory=Minimization)
 
 
 @dataclass(frozen=True, slots=True)
 class PageWrite:
     written: int
     erased: int  # records dropped because their person was erased
+    unstorable: tuple[SkippedRecord, ...] = ()  # records the store cannot hold (see sync/storable.py)
 
 
 def write_page(session: Session, connector: str, stream: str, page: Page, policy: IngestPolicy) -> PageWrite:
     """Upsert the page's records and its checkpoint together (erased people's records are dropped)."""
-    records = list(page.records)
+    checked = storable(stream, page.records, policy.now, policy.minimization)
+    records = checked.records
+    arrived = len(records)
     erased: set[str] = set()
     if policy.erasure_key is not None:
         erased = erased_emails(session, policy.erasure_key, (r.email for r in records if r.email))
@@ -59,7 +65,7 @@ def write_page(session: Session, connector: str, stream: str, page: Page, policy
         tables.SyncState,
         [{"connector": connector, "stream": stream, "cursor": page.checkpoint, "updated_at": policy.now}],
     )
-    return PageWrite(written=len(records), erased=len(page.records) - len(records))
+    return PageWrite(written=len(records), erased=arrived - len(records), unstorable=tuple(checked.skipped))
 
 
 def _profile_ids_by_email(
@@ -251,6 +257,7 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
     if not records:
         return
     profile_ids = _customer_ids(session, records, policy.now)
+    ensure_event_partitions(session, [r.occurred_at for r in records])
     upsert(
         session,
         tables.Event,
@@ -267,4 +274,5 @@ def _write_events(session: Session, records: Sequence[EngagementEvent], policy: 
             }
             for r, pid in zip(records, profile_ids, strict=True)
         ],
+        conflict_columns=event_key(session),
     )

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-RECORD_OUTCOMES = frozenset({"pulled", "pushed", "skipped", "unchanged", "rejected", "parked"})
+RECORD_OUTCOMES = frozenset(
+    {"pulled", "pushed", "skipped", "unchanged", "rejected", "parked", "withheld", "cleared"}
+)
 STAGES = frozenset({"pull", "identity", "features", "train", "score", "segment", "push", "cycle"})
 CYCLE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 
@@ -61,6 +63,9 @@ class Metrics:
         )
         self.cycles = Counter("espd_cycles", "Finished cycles by outcome", ["outcome"], registry=r)
         self.cycle_in_progress = Gauge("espd_cycle_in_progress", "1 while a cycle runs", registry=r)
+        self.erasures_pending = Gauge(
+            "espd_erasures_pending", "Erasure requests a platform still owes", ["connector"], registry=r
+        )
 
     def count_request(self, connector: str, status: int | str) -> None:
         """One vendor request answered with HTTP `status` (or a short word: `timeout`, `connect_error`)."""
@@ -90,6 +95,12 @@ class Metrics:
     def set_model_quality(self, output: str, metric: str, value: float) -> None:
         """The promoted model for `output` scored `value` on `metric` (auc, brier, mae, ...)."""
         self.model_quality.labels(_name(output, "output"), _name(metric, "metric")).set(value)
+
+    def set_erasures_pending(self, connector: str, count: int) -> None:
+        """`count` erasure requests are still queued for `connector` (sync/erasure.py)."""
+        if count < 0:
+            raise ValueError(f"pending erasures for {connector!r} cannot be negative ({count})")
+        self.erasures_pending.labels(_name(connector, "connector")).set(count)
 
     @contextmanager
     def cycle(self) -> Iterator[None]:

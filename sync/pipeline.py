@@ -21,13 +21,17 @@ from connectors.records import FieldValue
 from sync import tables
 from sync.audit import audit_run
 from sync.config import Config
+from sync.consent import unconsented_profile_ids
+from sync.erasure import ErasureReport, drain, targets_of
 from sync.field_table import VOLATILE_STAMPS, OutputField
 from sync.fields import field_specs, field_values, outputs_for
 from sync.ingest import IngestPolicy
+from sync.leases import lease_book
 from sync.privacy import erasure_key
 from sync.pull import StreamReport, pull_all
 from sync.push import PushReport, push_destination
 from sync.scoring import ScoreReport, score_store
+from sync.storable import minimization_for
 from sync.store import session_scope
 from sync.wiring import build_connector
 
@@ -41,7 +45,9 @@ class CycleReport:
     pulls: list[StreamReport] = field(default_factory=list)
     score: ScoreReport | None = None
     pushes: list[PushReport] = field(default_factory=list)
+    erasures: list[ErasureReport] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
+    withheld: frozenset[int] = frozenset()  # customers left out of scoring and pushes: no consent
 
     @property
     def errors(self) -> list[str]:
@@ -62,6 +68,11 @@ class CycleReport:
             "rejected": sum(p.rejected for p in self.pushes),
             "parked": sum(p.parked for p in self.pushes),
             "fields_created": sum(p.fields_created for p in self.pushes),
+            "no_consent": len(self.withheld),
+            "withheld_no_consent": sum(p.withheld for p in self.pushes),
+            "cleared_no_consent": sum(p.cleared for p in self.pushes),
+            "erasures_settled": sum(e.erased + e.not_found + e.refused for e in self.erasures),
+            "erasures_pending": sum(e.pending for e in self.erasures),
         }
 
 
@@ -95,24 +106,37 @@ async def run_cycle(
     ]
     types = {name: c.type for name, c in enabled.items()}
     try:
+        if not dry_run:  # owed deletions first: they must not wait behind a long pull
+            clock = time.monotonic()
+            targets = targets_of(config, connectors)
+            report.erasures = await drain(
+                engine, erasure_key(config.state_dir), targets, leases=lease_book(engine, config)
+            )
+            report.durations["erase"] = time.monotonic() - clock
+
         clock = time.monotonic()
         policy = IngestPolicy(
             raw_retention=timedelta(days=config.store.raw_retention_days),
             now=started,
             erasure_key=erasure_key(config.state_dir),
+            minimization=minimization_for(config),
         )
-        report.pulls = await pull_all(connectors, engine, policy, started)
+        report.pulls = await pull_all(connectors, engine, policy, started, lease_book(engine, config))
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
-        report.score = score_store(engine, types, config.engine, started, config.segments, config.schedule)
+        if not config.privacy.score_without_consent:
+            report.withheld = unconsented_profile_ids(engine)
+        report.score = score_store(
+            engine, types, config.engine, started, config.segments, config.schedule, report.withheld
+        )
         audit_run(engine, report.run_id, report.score, config)
         report.durations["score"] = time.monotonic() - clock
         for message in report.score.messages:
             log.info("event=scoring_note message=%s", message)
 
         clock = time.monotonic()
-        report.pushes = await _push_all(config, engine, connectors, report.score, started)
+        report.pushes = await _push_all(config, engine, connectors, report.score, started, report.withheld)
         report.durations["push"] = time.monotonic() - clock
     finally:
         for connector in connectors:
@@ -127,7 +151,12 @@ async def run_cycle(
 
 
 async def _push_all(
-    config: Config, engine: Engine, connectors: list[Connector], score: ScoreReport, now: datetime
+    config: Config,
+    engine: Engine,
+    connectors: list[Connector],
+    score: ScoreReport,
+    now: datetime,
+    withheld: frozenset[int],
 ) -> list[PushReport]:
     reports = []
     for connector in connectors:
@@ -137,15 +166,28 @@ async def _push_all(
         outputs = outputs_for(config, connector.name)
         specs = field_specs(config.fields.prefix, outputs)
 
-        values_for = functools.partial(_values_for, config.fields.prefix, outputs, score, now.date())
-        reports.append(await push_destination(connector, engine, values_for, specs, _volatile(config), now))
+        values_for = functools.partial(
+            _values_for, config.fields.prefix, outputs, score, now.date(), withheld
+        )
+        leases = lease_book(engine, config)
+        reports.append(
+            await push_destination(
+                connector, engine, values_for, specs, _volatile(config), now, withheld=withheld, leases=leases
+            )
+        )
     return reports
 
 
 def _values_for(
-    prefix: str, outputs: list[OutputField], score: ScoreReport, day: date, profile_id: int
+    prefix: str,
+    outputs: list[OutputField],
+    score: ScoreReport,
+    day: date,
+    withheld: frozenset[int],
+    profile_id: int,
 ) -> dict[str, FieldValue]:
-    return field_values(prefix, outputs, score.scores.get(profile_id), day, score.version)
+    scores = None if profile_id in withheld else score.scores.get(profile_id)
+    return field_values(prefix, outputs, scores, day, score.version)
 
 
 def _volatile(config: Config) -> list[str]:

@@ -43,6 +43,14 @@ def erasure_key(state_dir: Path) -> bytes:
     return key
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from its first byte (no window at the umask's mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def email_hash(key: bytes, email: str) -> str:
     return hmac.new(key, normalize_email(email).encode(), hashlib.sha256).hexdigest()
 

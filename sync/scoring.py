@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from engine.rules import compile_rule
 from engine.scoring import ScoringResult, model_specs, score_customers
 from sync import tables
 from sync.config import EngineConfig, ScheduleConfig, SegmentsConfig
+from sync.consent import without_customers
 from sync.engine_backend import engine_backend
 from sync.fields import NUMERIC_TYPES, OUTPUTS, PROFILE_ATTRIBUTES, available_outputs, rule_field_kinds
 from sync.frames import load_attributes, load_frames
@@ -272,13 +273,16 @@ def score_store(
     now: datetime | None = None,
     segments: SegmentsConfig | None = None,
     schedule: ScheduleConfig | None = None,
+    exclude: Collection[int] = (),
 ) -> ScoreReport:
-    """Scores and segments for every known customer; reuses the stored ones when nothing changed."""
+    """Scores and segments for every known customer but the `exclude`d (people who did not consent,
+    see sync/consent.py: none of their rows reach the engine); reuses stored scores when nothing changed."""
     now = now or datetime.now(UTC)
     segments = segments or SegmentsConfig()
     schedule = schedule or ScheduleConfig()
     cutoff = pd.Timestamp(now).tz_convert("UTC").floor("D")
     frames, validation = load_frames(engine, source_types, settings.sensitive_attributes)
+    frames = without_customers(frames, exclude)
     basis = _basis(cutoff, settings, segments)
     version = _fingerprint(frames, basis)
     report = ScoreReport(version)

@@ -9,7 +9,9 @@ re-reading a page after a crash is harmless.
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from sqlmodel import Session, SQLModel
 from sync import tables
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger("espd.store")
 
 
 def open_engine(url: str) -> Engine:
@@ -40,6 +43,13 @@ def open_engine(url: str) -> Engine:
 
 def _prepare_sqlite_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(path.parent.stat().st_mode)
+    if mode & 0o077:  # an operator's directory: say so rather than change its mode behind their back
+        log.warning(
+            "event=state_dir_not_private path=%s mode=%o: other users may list it; chmod 700 it",
+            path.parent,
+            mode,
+        )
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
     for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -54,6 +64,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # an erased person's bytes must not linger in free pages
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
     finally:

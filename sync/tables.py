@@ -11,7 +11,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -62,7 +73,16 @@ class Profile(SQLModel, table=True):
 
 class Identity(SQLModel, table=True):
     __tablename__ = "identities"
-    __table_args__ = (Index("ix_identities_profile", "profile_id"),)
+    __table_args__ = (
+        Index("ix_identities_profile", "profile_id"),
+        Index("ix_identities_email", "email"),
+        Index(
+            "ix_identities_raw_expires",
+            "raw_expires_at",
+            postgresql_where=text("raw_expires_at IS NOT NULL"),
+            sqlite_where=text("raw_expires_at IS NOT NULL"),
+        ),
+    )
 
     source: str = Field(primary_key=True, max_length=64)
     vendor_id: str = Field(primary_key=True, max_length=128)
@@ -80,7 +100,15 @@ class Identity(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_profile_time", "profile_id", "ordered_at"),)
+    __table_args__ = (
+        Index("ix_orders_profile_time", "profile_id", "ordered_at"),
+        Index(
+            "ix_orders_raw_expires",
+            "raw_expires_at",
+            postgresql_where=text("raw_expires_at IS NOT NULL"),
+            sqlite_where=text("raw_expires_at IS NOT NULL"),
+        ),
+    )
 
     source: str = Field(primary_key=True, max_length=64)
     vendor_id: str = Field(primary_key=True, max_length=128)
@@ -111,6 +139,10 @@ class OrderLine(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
+    """An engagement event. On PostgreSQL the table is partitioned by month of `occurred_at`: its primary
+    key also holds `occurred_at` and `profile_id` is not enforced as a foreign key there (migration 0005,
+    sync/partitions.py says why)."""
+
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_profile_time", "profile_id", "occurred_at"),)
 
@@ -225,3 +257,37 @@ class SegmentAudit(SQLModel, table=True):
     sizes: list[dict[str, Any]] | None = _json()
     stability: dict[str, Any] | None = _json()
     composition: list[dict[str, Any]] | None = _json()
+
+
+class ErasureRequest(SQLModel, table=True):
+    """An erasure one platform still owes (or has settled), for one person.
+
+    The person's address is needed only until the platform answered, and only sealed: AES-GCM under a
+    key derived from the install's key file in the state directory (sync/erasure.py), so a stolen
+    database reveals neither who was erased nor who is about to be. Settled rows drop the sealed
+    address and keep only the keyed hash, the outcome and when.
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (Index("ix_erasure_requests_connector_status", "connector", "status"),)
+
+    email_hash: str = Field(primary_key=True, max_length=64)
+    connector: str = Field(primary_key=True, max_length=64)
+    sealed_email: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1024)
+    reason: str = Field(max_length=64)
+    requested_at: datetime | None = _ts(nullable=False)
+    updated_at: datetime | None = _ts()
+
+
+class WorkLease(SQLModel, table=True):
+    """Who works a unit of work (a stream's pull, a destination's push) until when; see sync/leases.py."""
+
+    __tablename__ = "work_leases"
+
+    key: str = Field(primary_key=True, max_length=200)
+    owner: str | None = Field(default=None, max_length=200)
+    acquired_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts(nullable=False)

@@ -1,10 +1,12 @@
 """Shopify's mandatory compliance webhooks, served by the daemon when a webhook secret is configured.
 
-The signature is checked on the raw body before anything parses it: base64 HMAC-SHA256 with the
-app's client secret, compared in constant time; a missing or wrong signature is a 401 and nothing
-happens. `customers/redact` erases the customer (see sync/privacy.py), `customers/data_request`
-writes an export file for the operator to hand over, `shop/redact` erases every customer that came
-from that shop. Deliveries are deduplicated by `X-Shopify-Webhook-Id` (Shopify retries).
+The signature is checked on the raw body before anything parses it: base64 HMAC-SHA256 with the app's
+client secret, compared in constant time; a missing or wrong signature is a 401 and nothing happens.
+`customers/redact` erases the customer (see sync/privacy.py) and queues the same erasure for every
+platform configured with `erase: true` (sync/erasure.py; the daemon's next cycle sends it),
+`customers/data_request` writes an export file for the operator to hand over, `shop/redact` erases every
+customer that came from that shop (locally only: the shop leaving espd is no reason to delete its
+customers elsewhere). Deliveries are deduplicated by `X-Shopify-Webhook-Id` (Shopify retries).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -25,7 +27,8 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.records import normalize_email
 from sync import tables
-from sync.privacy import export, forget
+from sync.erasure import enqueue
+from sync.privacy import export, forget, write_private
 
 log = logging.getLogger("espd.webhooks")
 TOPICS = ("customers/redact", "customers/data_request", "shop/redact")
@@ -45,9 +48,16 @@ def valid_signature(body: bytes, header: str | None, secrets: Sequence[bytes]) -
 
 class ShopifyComplianceWebhook:
     def __init__(
-        self, connector: str, secrets: Sequence[bytes], engine: Engine, erasure_key: bytes, state_dir: Path
+        self,
+        connector: str,
+        secrets: Sequence[bytes],
+        engine: Engine,
+        erasure_key: bytes,
+        state_dir: Path,
+        erase_to: Callable[[], Sequence[str]] = lambda: (),
     ) -> None:
         self.connector = connector
+        self.erase_to = erase_to
         self.secrets = list(secrets)
         self.engine = engine
         self.erasure_key = erasure_key
@@ -86,13 +96,13 @@ class ShopifyComplianceWebhook:
         customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
         email = customer.get("email") if isinstance(customer.get("email"), str) else None
         if topic == "customers/redact" and email:
+            enqueue(self.engine, self.erasure_key, email, self.erase_to(), reason=topic)
             forget(self.engine, self.erasure_key, email, reason=topic)
         elif topic == "customers/data_request" and email:
             self.exports.mkdir(parents=True, exist_ok=True, mode=0o700)
             request_id = str((payload.get("data_request") or {}).get("id", "unknown"))
             path = self.exports / f"shopify-data-request-{_safe(request_id)}.json"
-            path.write_text(json.dumps(export(self.engine, email), indent=2, default=str), encoding="utf-8")
-            path.chmod(0o600)
+            write_private(path, json.dumps(export(self.engine, email), indent=2, default=str))
         elif topic == "shop/redact":
             for email in self._emails_from_this_shop():
                 forget(self.engine, self.erasure_key, email, reason=topic)

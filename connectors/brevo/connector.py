@@ -19,8 +19,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from connectors.base import CheckResult, Connector, ConnectorSettings, EventSink, PullStream, PushTarget
+from connectors.base import (
+    CheckResult,
+    Connector,
+    ConnectorSettings,
+    ErasureTarget,
+    EventSink,
+    PullStream,
+    PushTarget,
+)
 from connectors.brevo.api import CONTACTS, OTHER, build_client, get_json
+from connectors.brevo.erasure import BrevoErasureTarget
 from connectors.brevo.incremental import StreamContext
 from connectors.brevo.push import AttributeTarget
 from connectors.brevo.stats import CampaignStatsStream
@@ -98,6 +107,9 @@ class BrevoConnector(Connector):
 
     def push_target(self) -> PushTarget:
         return self._target
+
+    def erasure_target(self) -> ErasureTarget:
+        return BrevoErasureTarget(self.client)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -12,9 +12,18 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from connectors.base import CheckResult, Connector, ConnectorSettings, EventSink, PullStream, PushTarget
+from connectors.base import (
+    CheckResult,
+    Connector,
+    ConnectorSettings,
+    ErasureTarget,
+    EventSink,
+    PullStream,
+    PushTarget,
+)
 from connectors.http import ApiError, AuthFailed
 from connectors.klaviyo.api import JSONAPI, make_client
+from connectors.klaviyo.erasure import KlaviyoErasureTarget
 from connectors.klaviyo.events import EventsStream
 from connectors.klaviyo.profiles import ProfilesStream
 from connectors.klaviyo.push import BULK_PATH, KlaviyoPushTarget, PollPolicy
@@ -114,6 +123,9 @@ class KlaviyoConnector(Connector):
         return KlaviyoPushTarget(
             self.client, dry_run=self.dry_run, small_batch=int(options.get("small_batch", 100)), poll=poll
         )
+
+    def erasure_target(self) -> ErasureTarget:
+        return KlaviyoErasureTarget(self.client)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -31,14 +31,18 @@ MAX_PROFILE_BYTES = 100 * 1024
 BULK_PATH = "/api/profile-bulk-import-jobs"
 _ENTRY_POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(/|$)")
 Outcome = str | None  # None: the vendor took the record; otherwise why it did not
+# A job body around entries encoded once each: `{"data":{"type":…,"attributes":{"profiles":{"data":[…]}}}}`.
+_JOB_HEAD = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
+_JOB_TAIL = b"]}}}}"
 
 
 def _encode(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
-def render(update: FieldUpdate) -> dict[str, Any]:
-    """The profile entry for one update (raises ValueError naming the field that cannot be sent)."""
+def render(update: FieldUpdate) -> tuple[dict[str, Any], bytes]:
+    """The profile entry for one update and its JSON, encoded once for the size check, the job body
+    and the single upsert alike (raises ValueError naming the field that cannot be sent)."""
     properties: dict[str, FieldValue] = {}
     unset: list[str] = []
     for name, value in update.values.items():
@@ -57,9 +61,10 @@ def render(update: FieldUpdate) -> dict[str, Any]:
     }
     if unset:
         entry["meta"] = {"patch_properties": {"unset": unset}}
-    if len(_encode(entry)) > MAX_PROFILE_BYTES:
+    encoded = _encode(entry)
+    if len(encoded) > MAX_PROFILE_BYTES:
         raise ValueError("the profile entry exceeds Klaviyo's 100 KB limit")
-    return entry
+    return entry, encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +101,14 @@ class KlaviyoPushTarget(PushTarget):
     async def push(self, batch: Sequence[FieldUpdate]) -> list[RecordResult]:
         outcomes: list[Outcome] = [None] * len(batch)
         entries: dict[int, dict[str, Any]] = {}
+        encoded: dict[int, bytes] = {}
         for index, update in enumerate(batch):
             try:
-                entries[index] = render(update)
+                entries[index], encoded[index] = render(update)
             except ValueError as exc:
                 outcomes[index] = str(exc)
         if entries and not self.dry_run:
-            sent = await (self._singles if len(entries) < self.small_batch else self._bulk)(entries)
+            sent = await (self._singles if len(entries) < self.small_batch else self._bulk)(entries, encoded)
             for index, outcome in sent.items():
                 outcomes[index] = outcome
         return [
@@ -112,18 +118,20 @@ class KlaviyoPushTarget(PushTarget):
 
     # ----- small deltas: one synchronous upsert per profile --------------------------------------
 
-    async def _singles(self, entries: dict[int, dict[str, Any]]) -> dict[int, Outcome]:
+    async def _singles(
+        self, entries: dict[int, dict[str, Any]], encoded: dict[int, bytes]
+    ) -> dict[int, Outcome]:
         indexes = list(entries)
-        outcomes = await asyncio.gather(*(self._single(entries[i]) for i in indexes))
+        outcomes = await asyncio.gather(*(self._single(encoded[i]) for i in indexes))
         return dict(zip(indexes, outcomes, strict=True))
 
-    async def _single(self, entry: dict[str, Any]) -> Outcome:
+    async def _single(self, encoded: bytes) -> Outcome:
         try:
             await self.client.request(
                 "POST",
                 "/api/profile-import",
                 limit_key="create_or_update_profile",
-                content=_encode({"data": entry}),
+                content=b'{"data":' + encoded + b"}",
                 headers={"content-type": JSONAPI},
             )
         except RecordRejected as exc:
@@ -132,29 +140,32 @@ class KlaviyoPushTarget(PushTarget):
 
     # ----- batches: bulk import jobs -------------------------------------------------------------
 
-    async def _bulk(self, entries: dict[int, dict[str, Any]]) -> dict[int, Outcome]:
-        chunks = list(_chunks(list(entries.items())))
-        results = await asyncio.gather(*(self._job(chunk) for chunk in chunks))
+    async def _bulk(
+        self, entries: dict[int, dict[str, Any]], encoded: dict[int, bytes]
+    ) -> dict[int, Outcome]:
+        chunks = list(_chunks(list(entries.items()), encoded))
+        results = await asyncio.gather(*(self._job(chunk, encoded) for chunk in chunks))
         return {index: outcome for result in results for index, outcome in result.items()}
 
-    async def _job(self, chunk: list[tuple[int, dict[str, Any]]]) -> dict[int, Outcome]:
+    async def _job(
+        self, chunk: list[tuple[int, dict[str, Any]]], encoded: dict[int, bytes]
+    ) -> dict[int, Outcome]:
         """Run one job; a job refused as a whole is split in two until the bad entry stands alone."""
-        profiles = [entry for _, entry in chunk]
-        body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": profiles}}}}
+        profiles = b",".join(encoded[index] for index, _ in chunk)
         try:
             response = await self.client.request(
                 "POST",
                 BULK_PATH,
                 limit_key="bulk_import_profiles",
                 idempotent=False,
-                content=_encode(body),
+                content=_JOB_HEAD + profiles + _JOB_TAIL,
                 headers={"content-type": JSONAPI},
             )
         except RecordRejected as exc:
             if len(chunk) == 1:
                 return {chunk[0][0]: exc.verdict.message}
             half = len(chunk) // 2
-            parts = await asyncio.gather(self._job(chunk[:half]), self._job(chunk[half:]))
+            parts = await asyncio.gather(self._job(chunk[:half], encoded), self._job(chunk[half:], encoded))
             return {**parts[0], **parts[1]}
         job_id = str(dig(response.json(), ("data", "id")))
         attributes = await self._wait_for(job_id)
@@ -193,12 +204,12 @@ class KlaviyoPushTarget(PushTarget):
         return found
 
 
-def _chunks(items: list[tuple[int, dict[str, Any]]]) -> Any:
+def _chunks(items: list[tuple[int, dict[str, Any]]], encoded: dict[int, bytes]) -> Any:
     """Consecutive runs of entries within the job's profile count and byte limits."""
     chunk: list[tuple[int, dict[str, Any]]] = []
     size = 0
     for item in items:
-        entry_size = len(_encode(item[1])) + 1
+        entry_size = len(encoded[item[0]]) + 1
         if chunk and (len(chunk) >= MAX_JOB_PROFILES or size + entry_size > MAX_JOB_BYTES):
             yield chunk
             chunk, size = [], 0

@@ -12,11 +12,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from connectors.base import CheckResult, Connector, ConnectorSettings, EventSink, PullStream, PushTarget
+from connectors.base import (
+    CheckResult,
+    Connector,
+    ConnectorSettings,
+    ErasureTarget,
+    EventSink,
+    PullStream,
+    PushTarget,
+)
 from connectors.http import ApiError, AuthFailed
 from connectors.mailchimp.activity import EmailActivityStream
 from connectors.mailchimp.api import MAX_PAGE, StreamContext, build_client, collect, get_json
 from connectors.mailchimp.batches import BatchRunner
+from connectors.mailchimp.erasure import MailchimpErasureTarget
 from connectors.mailchimp.members import MembersStream
 from connectors.mailchimp.orders import OrdersStream
 from connectors.mailchimp.push import MergeFieldTarget
@@ -93,6 +102,9 @@ class MailchimpConnector(Connector):
 
     def push_target(self) -> PushTarget:
         return self._target
+
+    def erasure_target(self) -> ErasureTarget:
+        return MailchimpErasureTarget(self.client, self.ctx.list_id)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -20,7 +20,7 @@ import httpx
 
 from connectors.base import EventSink
 from connectors.http import OK, CostBucket, HttpClient, Outcome, Verdict
-from connectors.limits import SHOPIFY_MAX_QUERY_COST, SHOPIFY_RESTORE_RATE
+from connectors.limits import SHOPIFY_CALLS_IN_FLIGHT, SHOPIFY_MAX_QUERY_COST, SHOPIFY_RESTORE_RATE
 
 LIMIT_KEY = "graphql"
 RETRYABLE_USER_ERRORS = frozenset({"INTERNAL_ERROR"})
@@ -193,7 +193,7 @@ class ShopifyApi:
             limiter=self.bucket,
             headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"},
             timeout_seconds=timeout_seconds,
-            max_connections=4,
+            max_connections=SHOPIFY_CALLS_IN_FLIGHT,
             sink=sink,
         )
 

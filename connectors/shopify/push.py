@@ -1,7 +1,8 @@
 """espd's fields as typed customer metafields in the `espd` namespace (notes §3).
 
 Metafields never touch email marketing consent. Values go through `metafieldsSet`, at most 25 entries
-per call, packing whole customers into each call (a customer's fields land together or not at all).
+per call, packing whole customers into each call (a customer's fields land together or not at all),
+with a few calls in flight so the cost bucket, not the round trip, sets the pace.
 The call is atomic, so one bad value rejects the call: the customers the `userErrors` point at
 (`elementIndex`, else the index in `field`) are marked failed and the rest is sent again; when no
 entry is named, the group is split in halves until the bad record is alone. A value of None removes
@@ -15,8 +16,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from connectors.base import EnsureReport, FieldSpec, FieldType, PushTarget, RecordResult
-from connectors.http import FatalApiError, Outcome, RecordRejected, Verdict
-from connectors.limits import SHOPIFY_DEFINITIONS_PER_OWNER, SHOPIFY_METAFIELDS_PER_CALL
+from connectors.http import FatalApiError, Outcome, RecordRejected, Verdict, in_flight
+from connectors.limits import (
+    SHOPIFY_CALLS_IN_FLIGHT,
+    SHOPIFY_DEFINITIONS_PER_OWNER,
+    SHOPIFY_METAFIELDS_PER_CALL,
+)
 from connectors.records import FieldUpdate
 from connectors.shopify import documents
 from connectors.shopify.api import ShopifyApi, user_errors
@@ -123,10 +128,11 @@ class ShopifyPushTarget(PushTarget):
         if self.dry_run:
             log.info("event=dry_run_push connector=%s customers=%d", self.name, len(sets))
         else:
-            for group in _packed([s for s in sets if s[1]]):
-                await self._set(group, results)
-            for group in _packed([d for d in deletes if d[1] and d[0] not in results]):
-                await self._delete(group, results)
+            await in_flight(
+                _packed([s for s in sets if s[1]]), lambda g: self._set(g, results), SHOPIFY_CALLS_IN_FLIGHT
+            )
+            removals = _packed([d for d in deletes if d[1] and d[0] not in results])
+            await in_flight(removals, lambda g: self._delete(g, results), SHOPIFY_CALLS_IN_FLIGHT)
         return [
             results.get(i, RecordResult(update.customer_vendor_id, True)) for i, update in enumerate(batch)
         ]

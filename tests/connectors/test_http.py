@@ -23,6 +23,7 @@ from connectors.http import (
     RetryPolicy,
     Verdict,
     WindowLimiter,
+    in_flight,
 )
 from connectors.limits import Window
 from connectors.paginate import (
@@ -234,3 +235,53 @@ def test_cost_bucket_waits_for_points_to_restore() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(run()) >= 1.9  # 30 points from a 10-point bucket restoring 10/s
+
+
+def test_cost_bucket_keeps_the_points_of_calls_still_in_flight_spent() -> None:
+    """A status that does not charge a call still running yet must not hand its points out again."""
+
+    async def run() -> tuple[bool, bool]:
+        bucket = CostBucket(restore_rate=0.001, capacity=100.0)
+        bucket.status_reader = lambda _r: {
+            "maximumAvailable": 100,
+            "currentlyAvailable": 50,
+            "restoreRate": 0.001,
+        }
+        async with bucket.hold("q", cost=10.0):  # still in flight when another call's status arrives
+            bucket.observe(httpx.Response(200))
+        async with asyncio.timeout(1):
+            async with bucket.hold("q", cost=40.0):
+                fits = True
+        try:
+            async with asyncio.timeout(0.2):
+                async with bucket.hold("q", cost=1.0):  # 50 - 10 in flight - 40 = 0 points left
+                    pass
+            overspent = True
+        except TimeoutError:
+            overspent = False
+        return fits, overspent
+
+    assert asyncio.run(run()) == (True, False)
+
+
+def test_in_flight_keeps_order_caps_concurrency_and_raises_the_first_error() -> None:
+    running = 0
+    peak = 0
+
+    async def call(n: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(0.001 * (n % 3))
+        finally:
+            running -= 1
+        if n == 7:
+            raise ValueError("record 7")
+        return n * n
+
+    assert asyncio.run(in_flight(range(7), call, 3)) == [n * n for n in range(7)]
+    assert peak == 3
+    with pytest.raises(ValueError, match="record 7"):
+        asyncio.run(in_flight(range(20), call, 4))
+    assert running == 0  # the calls still running were cancelled, none left behind

@@ -84,15 +84,19 @@ def test_rendering_keeps_espd_properties_unsets_none_and_refuses_the_rest() -> N
         customer_vendor_id="01ABC",
         values={"espd_churn_risk": 0.25, "espd_next_order": "2026-12-24", "espd_vip": True, "espd_old": None},
     )
-    entry = render(update)
-    assert entry == {
-        "type": "profile",
-        "id": "01ABC",
-        "attributes": {
-            "properties": {"espd_churn_risk": 0.25, "espd_next_order": "2026-12-24", "espd_vip": True}
-        },
-        "meta": {"patch_properties": {"unset": ["espd_old"]}},
-    }
+    entry, encoded = render(update)
+    assert (
+        json.loads(encoded)
+        == entry
+        == {
+            "type": "profile",
+            "id": "01ABC",
+            "attributes": {
+                "properties": {"espd_churn_risk": 0.25, "espd_next_order": "2026-12-24", "espd_vip": True}
+            },
+            "meta": {"patch_properties": {"unset": ["espd_old"]}},
+        }
+    )
     for values in ({"churn": 0.1}, {"espd_x": float("nan")}, {"espd_x": "y" * 110_000}):
         with pytest.raises(ValueError):
             render(FieldUpdate(destination="klaviyo", customer_vendor_id="1", values=values))

@@ -23,7 +23,7 @@ from connectors.mailchimp import MailchimpConnector
 from connectors.mailchimp.api import ThrottleLimiter, classify
 from connectors.mailchimp.batches import BatchSettings
 from connectors.mailchimp.fields import MergeFieldLimitError, assign_tags, render, tag_candidates
-from connectors.mailchimp.members import Window, split
+from connectors.mailchimp.members import FILL, Window, answered_head, split
 from connectors.records import EventKind, FieldUpdate, Order, Profile
 from simulators import mailchimp, shops
 from simulators.dataset import ShopData
@@ -202,8 +202,18 @@ def test_split_windows_are_contiguous_whole_seconds_covering_the_window() -> Non
     for left, right in itertools.pairwise(parts):
         assert right.since == left.before - timedelta(seconds=1)  # since is exclusive: no gap
         assert left.before.microsecond == 0
-    assert parts[0].before == since + timedelta(minutes=80)  # the first cut follows the data
+    assert parts[0].before == since + timedelta(minutes=int(100 * FILL))  # the first cut follows the data
     assert 2 <= len(parts) <= 16
+
+
+def test_the_first_part_of_a_split_is_answered_by_the_page_that_overflowed() -> None:
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    items = [{"last_changed": (since + timedelta(minutes=i)).isoformat()} for i in range(100)]
+    first = Window(since, since + timedelta(minutes=90))
+    assert answered_head(first, items) == items[:90]
+    past_the_page = Window(since, since + timedelta(minutes=100))  # members after the page may belong
+    assert answered_head(past_the_page, items) is None
+    assert answered_head(first, items[::-1]) is None  # not the sorted page: nothing is assumed
 
 
 def test_the_run_upper_bound_is_never_after_the_sync_start_nor_in_the_future(run: Running) -> None:
@@ -229,6 +239,8 @@ def test_members_are_read_in_closed_windows_at_offset_zero_with_trimmed_fields(r
     assert {r.vendor_id for r in records(pages)} == set(people.values())
     listing = run.requests("/members")
     assert len(listing) > len(people) // 30
+    starts = [str(parse_qs(e.query).get("since_last_changed")) for e in listing]
+    assert len(set(starts)) == len(starts)  # a split's first part is read from the page that overflowed
     for entry in listing:
         query = parse_qs(entry.query)
         assert query["offset"] == ["0"] and query["count"] == ["30"]

@@ -42,6 +42,8 @@ segments:
   rules:
     - name: vip_at_risk
       when: churn_risk > 0.5 and clv_365 >= 100
+privacy:
+  score_without_consent: true  # every held customer gets fields, whatever their consent
 """
 
 

@@ -105,3 +105,12 @@ def test_damaged_bundles_are_refused_with_a_bundle_error(trained: ScoringResult,
     model = next(m for m in trained.models.values() if m.booster is not None)
     with pytest.raises(BundleError):
         load_model(damage(dump_model(model)))
+
+
+def test_a_bundle_trained_on_another_feature_list_is_refused(trained: ScoringResult) -> None:
+    """A booster from before a feature was added would read the columns shifted: refuse it, say why."""
+    model = next(m for m in trained.models.values() if m.booster is not None)
+    doc = json.loads(dump_model(model))
+    older = json.dumps(doc | {"features": doc["features"][:-1]}).encode()
+    with pytest.raises(BundleError, match="different feature list; retrain it"):
+        load_model(older)

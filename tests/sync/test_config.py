@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from sync.cli import app
 from sync.commands.common import EXIT_CONFIG_ERROR
 from sync.config import ConfigError, load_config
+from sync.health import is_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,3 +104,9 @@ def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "server:\n  port: 1\n  port: 2\n")
     with pytest.raises(ConfigError, match=r":3:3 server.port: duplicate key"):
         load_config(path)
+
+
+def test_the_server_binds_to_loopback_and_requires_consent_unless_told_otherwise(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, "state_dir: /tmp/espd-state\n"))
+    assert is_loopback(config.server.bind) and config.server.token is None
+    assert config.privacy.score_without_consent is False and config.privacy.extra_fields == []

@@ -108,6 +108,7 @@ def test_daemon_serves_health_refuses_a_second_instance_survives_a_bad_reload_an
     assert time.monotonic() - started < 30
     output = process.stdout.read() if process.stdout else ""
     assert "reload_rejected" in output
+    assert "event=raw_json_purged" in output, "the daemon enforces raw JSON retention itself"
     assert "stopped" in output
 
 

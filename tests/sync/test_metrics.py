@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from sync.daemon import record_cycle_metrics
 from sync.metrics import Metrics
+from sync.pipeline import CycleReport
+from sync.push import PushReport
 
 ALLOWED_LABELS = {"connector", "status", "stream", "outcome", "stage", "output", "metric", "le"}
 
@@ -108,3 +112,14 @@ def test_labels_that_could_carry_a_customer_or_a_secret_are_refused(
     with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
         record(metrics)
     assert not any(name == "espd_requests_total" for name, _ in _samples(metrics))
+
+
+def test_a_cycles_consent_withholdings_and_resets_are_counted_per_destination() -> None:
+    metrics = Metrics()
+    report = CycleReport(run_id=1, started_at=datetime(2026, 11, 1, tzinfo=UTC))
+    report.pushes = [PushReport("klaviyo", pushed=5, withheld=3, cleared=2)]
+    record_cycle_metrics(metrics, report)
+    samples = _samples(metrics)
+    for outcome, count in (("pushed", 5), ("withheld", 3), ("cleared", 2)):
+        labels = (("connector", "klaviyo"), ("outcome", outcome), ("stream", "fields"))
+        assert samples[("espd_records_total", labels)] == count, outcome

@@ -115,6 +115,19 @@ def test_an_unloadable_bundle_or_other_settings_retrain(
     assert len(promoted) == len(NAMES) and len(_models(store_engine)) == 3 * len(NAMES)
 
 
+def test_models_trained_on_an_older_feature_list_are_retrained(
+    store_engine: Engine, trained: ScoreReport
+) -> None:
+    """A release that adds features makes the stored boosters unusable: they retrain, saying why."""
+    older = [c for c in FEATURE_COLUMNS if not c.endswith("_since_order")]
+    with session_scope(store_engine) as session:
+        session.execute(update(tables.Model).values(features=older))
+    again = _score(store_engine, NOW + timedelta(hours=1))
+    assert again.trained == NAMES
+    assert any("trained on a different feature list" in m for m in again.messages), again.messages
+    assert again.scores == trained.scores, "retraining on the same data gives the same values"
+
+
 def test_a_baseline_only_shop_is_retrained_every_scoring(store_engine: Engine) -> None:
     fill_store(store_engine, people=60)
     settings = EngineConfig(min_buyers=100_000)

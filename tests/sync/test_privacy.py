@@ -14,7 +14,7 @@ from connectors.records import EngagementEvent, EventKind, Order, OrderLine, Pro
 from sync import tables
 from sync.ingest import IngestPolicy, write_page
 from sync.ledger import PushLedger
-from sync.privacy import erasure_key, export, forget, purge
+from sync.privacy import erasure_key, export, forget, purge, write_private
 from sync.store import row_counts, session_scope
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -115,3 +115,12 @@ def test_purge_drops_raw_json_past_retention_only(store_engine: Engine, tmp_path
     with Session(store_engine) as session:
         order = session.execute(select(tables.Order)).scalar_one()
     assert order.raw is None and order.total == 10.0
+
+
+def test_exports_are_private_even_over_an_existing_readable_file(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text("old", encoding="utf-8")
+    path.chmod(0o644)
+    write_private(path, '{"found": true}')
+    assert path.read_text(encoding="utf-8") == '{"found": true}'
+    assert path.stat().st_mode & 0o777 == 0o600

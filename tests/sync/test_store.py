@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,3 +123,19 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
     for path in companions:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     engine.dispose()
+
+
+def test_a_state_directory_others_can_read_is_reported_not_silently_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with caplog.at_level(logging.WARNING, logger="espd.store"):
+        open_engine(f"sqlite:///{shared / 'espd.sqlite'}").dispose()
+        open_engine(f"sqlite:///{tmp_path / 'private' / 'espd.sqlite'}").dispose()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"event=state_dir_not_private path={shared} mode=755: other users may list it; chmod 700 it"
+    ]
+    assert stat.S_IMODE((shared / "espd.sqlite").stat().st_mode) == 0o600

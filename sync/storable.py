@@ -1,0 +1,155 @@
+"""What of a pulled page may be stored: records every backend can hold, minus what espd does not need.
+
+A canonical record is valid as data, yet a hostile or broken vendor can still send one the store
+refuses: an id longer than its column, a quantity past a 32-bit integer, NaN inside the raw JSON
+(PostgreSQL's json type rejects it), a date in year 1 or 9999 (pandas cannot hold it when scoring).
+On PostgreSQL one such record fails its whole page's transaction, and with it the run; SQLite
+would store it silently and the scoring would fail later. So each record is checked against the
+columns it will land in (their limits are read from the tables, never copied) and a record that
+does not fit is skipped with a counted reason, while the rest of its page is stored.
+
+Data minimization happens here too: of the vendor's custom properties only the ones espd reads
+(sensitive attributes for the segment audit, and the operator's `privacy.extra_fields`) are kept,
+and the raw vendor JSON is not kept at all when its retention is zero days.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Integer, String, TypeDecorator
+
+from connectors.base import SkippedRecord
+from connectors.records import Canonical, EngagementEvent, Order, OrderLine, Profile
+from sync import tables
+from sync.config import Config
+from sync.tables import UtcDateTime
+
+PulledRecord = Profile | Order | EngagementEvent
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=366)
+"""A date later than this after the pull is a vendor bug, not a plan (and pandas stops at 2262)."""
+_IMPLAUSIBLE_DATE = f"is an implausible date (before {EARLIEST:%Y} or over a year ahead)"
+_INT_RANGE = {Integer: 2**31, BigInteger: 2**63}
+# Where each canonical record's fields land: the first of these tables with a column of that name.
+_TABLES: dict[type[Canonical], tuple[type, ...]] = {
+    Profile: (tables.Identity, tables.Profile),
+    Order: (tables.Order, tables.Profile),
+    OrderLine: (tables.OrderLine,),
+    EngagementEvent: (tables.Event, tables.Profile),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Minimization:
+    """What espd keeps beyond the fields the engine uses (None: every property, for callers that
+    store a vendor's records without a config, such as tests of a connector's mapping)."""
+
+    keep_properties: frozenset[str] | None = None
+    keep_raw: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Storable:
+    records: list[PulledRecord]
+    skipped: list[SkippedRecord]
+
+
+def storable(
+    stream: str, records: Sequence[PulledRecord], now: datetime, minimization: Minimization
+) -> Storable:
+    """The records the store can hold, minimized, and a skip (with its reason) for each other one."""
+    kept: list[PulledRecord] = []
+    skipped: list[SkippedRecord] = []
+    latest = now + FUTURE_SLACK
+    for record in records:
+        minimized = _minimized(record, minimization)  # a dropped property cannot make a record unstorable
+        problem = _problem(minimized, latest)
+        if problem is None:
+            kept.append(minimized)
+        else:
+            skipped.append(SkippedRecord(stream, record.vendor_id[:128], problem))
+    return Storable(kept, skipped)
+
+
+Check = Callable[[Any, datetime], "str | None"]
+
+
+def _problem(record: Canonical, latest: datetime) -> str | None:
+    for name, check in _checks(type(record)):
+        value = getattr(record, name)
+        if value is not None and (problem := check(value, latest)) is not None:
+            return f"{name} {problem}"
+    if isinstance(record, Order):
+        for line in record.lines:
+            if (problem := _problem(line, latest)) is not None:
+                return f"order line {problem}"
+    return None
+
+
+@functools.cache
+def _checks(record_type: type[Canonical]) -> tuple[tuple[str, Check], ...]:
+    """(field, check) for every field the store keeps in a column of its own name that has a limit."""
+    found = []
+    for name in record_type.model_fields:
+        column = next((c for t in _TABLES[record_type] if (c := t.__table__.c.get(name)) is not None), None)
+        check = _column_check(column) if column is not None else None
+        if check is not None:
+            found.append((name, check))
+    return tuple(found)
+
+
+def _column_check(column: Column[Any]) -> Check | None:
+    """The check of one column's limit (built once: ingest runs it on every record)."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return lambda value, latest: None if EARLIEST <= value <= latest else _IMPLAUSIBLE_DATE
+    kind = kind.impl if isinstance(kind, TypeDecorator) else kind  # SQLModel's AutoString wraps String
+    if isinstance(kind, String) and kind.length is not None:
+        length, too_long = kind.length, f"longer than {kind.length} characters"
+        return lambda value, _: too_long if len(value) > length else None
+    if isinstance(kind, Integer):
+        limit = _INT_RANGE[BigInteger if isinstance(kind, BigInteger) else Integer]
+        return lambda value, _: (
+            None if -limit <= value < limit else "out of the integer range the store holds"
+        )
+    if isinstance(kind, JSON):
+        return lambda value, _: _json_problem(value)
+    return None
+
+
+_STRICT_JSON = json.JSONEncoder(allow_nan=False, check_circular=False)
+
+
+def _json_problem(value: Any) -> str | None:
+    try:
+        _STRICT_JSON.encode(value)
+    except ValueError:
+        return "holds NaN or Infinity, which JSON cannot"
+    except RecursionError:
+        return "is nested too deeply"
+    except TypeError:
+        return "holds a value JSON cannot"
+    return None
+
+
+def _minimized(record: PulledRecord, minimization: Minimization) -> PulledRecord:
+    changes: dict[str, Any] = {}
+    if not minimization.keep_raw and record.raw:
+        changes["raw"] = {}
+    keep = minimization.keep_properties
+    if isinstance(record, Profile) and keep is not None and not keep.issuperset(record.properties):
+        changes["properties"] = {k: v for k, v in record.properties.items() if k in keep}
+    return record.model_copy(update=changes) if changes else record
+
+
+def minimization_for(config: Config) -> Minimization:
+    """Keep the vendor properties espd reads (sensitive attributes, for the segment audit) and the
+    operator's `privacy.extra_fields`; keep raw JSON only if it is to be retained at all."""
+    keep = frozenset(config.engine.sensitive_attributes) | frozenset(config.privacy.extra_fields)
+    return Minimization(keep_properties=keep, keep_raw=config.store.raw_retention_days > 0)
