@@ -3,6 +3,7 @@
     .venv/bin/python bench/scale.py                    # 100k and 300k customers
     .venv/bin/python bench/scale.py --full             # also 1M (about 10 orders, 40 events each)
     .venv/bin/python bench/scale.py --sizes 20000 60000
+    .venv/bin/python bench/scale.py --sizes 100000 --backend dask --workers 2   # on a Dask LocalCluster
 
 Each shop is streamed to disk once with `simulators.shops.write_large` and cached under
 --cache-dir (generation is not what is measured). Each size runs in its own child process, so its
@@ -12,6 +13,8 @@ peak RSS (getrusage) is its own. Stages, timed in the child:
   training  score_customers from its start to "scoring customers" (rolling cutoffs, all models)
   scoring   the rest of score_customers: features at the cutoff, predictions, reasons (score-only)
 The growth exponent b is fitted per stage as time ~ n^b over the sizes run (1 = linear).
+With --backend dask the child starts a LocalCluster of --workers single-threaded worker processes and
+the engine runs on it (engine.dask_backend); peak RSS then adds each worker's own peak to the child's.
 Goals at 1M (issue 10): every stage <= 10 min, score-only <= 2 min, peak RSS <= 4 GB.
 """
 
@@ -23,11 +26,15 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from benchlib import ROOT, emit
+
+from engine.chunks import DEFAULT_CHUNK_CUSTOMERS
 
 STAGES = ("load", "features", "training", "scoring")
 GOAL_STAGE_S, GOAL_SCORE_S, GOAL_RSS_MB = 600, 120, 4096
@@ -74,48 +81,100 @@ def load_history(path: Path) -> Any:
     return history_at(shop_frames(shop), as_of), manifest["rows"]
 
 
-def measure(path: Path) -> dict[str, Any]:
-    """Run in the child: time each stage and report peak RSS."""
+@contextmanager
+def backend_for(name: str, workers: int, chunk_customers: int) -> Iterator[tuple[Any, Callable[[], float]]]:
+    """The engine backend, and a function giving the peak RSS (MB) of its worker processes."""
+    if name == "local":
+        from engine.backend import LocalBackend
+
+        yield LocalBackend(chunk_customers), lambda: 0.0
+        return
+    from distributed import Client, LocalCluster
+
+    from engine.dask_backend import DaskBackend
+
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+
+        def workers_peak_mb() -> float:
+            peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            return sum(peaks.values()) / 1024
+
+        yield DaskBackend(client, chunk_customers), workers_peak_mb
+
+
+def measure(path: Path, backend_name: str, workers: int, chunk_customers: int) -> dict[str, Any]:
+    """Run in the child: time each stage and report peak RSS (the child's plus its Dask workers')."""
     from engine.models import SnapshotCache
     from engine.scoring import score_customers
 
     marks: dict[str, float] = {"start": time.perf_counter()}
+    # CPU seconds of this process per stage: on a loaded, shared box they move less than wall time.
+    cpu: dict[str, float] = {"start": time.process_time()}
     history, rows = load_history(path)
-    marks["loaded"] = time.perf_counter()
+    marks["loaded"], cpu["loaded"] = time.perf_counter(), time.process_time()
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    SnapshotCache(history).at(history.cutoff)
-    marks["features"] = time.perf_counter()
+    with backend_for(backend_name, workers, chunk_customers) as (backend, workers_peak_mb):
+        marks["backend"], cpu["backend"] = time.perf_counter(), time.process_time()
+        SnapshotCache(history, backend).at(history.cutoff)
+        marks["features"], cpu["features"] = time.perf_counter(), time.process_time()
 
-    def progress(message: str) -> None:
-        if message.startswith("training") and "training" not in marks:
-            marks["training"] = time.perf_counter()
-        elif message == "scoring customers":
-            marks["scoring"] = time.perf_counter()
+        def progress(message: str) -> None:
+            if message.startswith("training") and "training" not in marks:
+                marks["training"] = time.perf_counter()
+            elif message == "scoring customers":
+                marks["scoring"], cpu["scoring"] = time.perf_counter(), time.process_time()
 
-    result = score_customers(history, progress=progress)
-    done = time.perf_counter()
+        result = score_customers(history, progress=progress, backend=backend)
+        done, cpu["done"] = time.perf_counter(), time.process_time()
+        workers_mb = workers_peak_mb()
     marks.setdefault("training", marks["features"])
     marks.setdefault("scoring", marks["training"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    purchase = result.models["purchase"].holdout.get("lightgbm", {})
     return {
         "customers": int(history.orders["customer_id"].nunique()),
         "rows": rows,
+        "backend": backend_name if backend_name == "local" else f"dask x{workers}",
+        "chunk_customers": chunk_customers,
         "seconds": {
             "load": round(marks["loaded"] - marks["start"], 1),
-            "features": round(marks["features"] - marks["loaded"], 1),
+            "features": round(marks["features"] - marks["backend"], 1),
             "training": round(marks["scoring"] - marks["features"], 1),
             "scoring": round(done - marks["scoring"], 1),
         },
+        "child_cpu_seconds": {
+            "load": round(cpu["loaded"] - cpu["start"], 1),
+            "features": round(cpu["features"] - cpu["backend"], 1),
+            "training": round(cpu.get("scoring", cpu["features"]) - cpu["features"], 1),
+            "scoring": round(cpu["done"] - cpu.get("scoring", cpu["features"]), 1),
+        },
+        "cluster_start_s": round(marks["backend"] - marks["loaded"], 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024 + workers_mb),
+        "workers_peak_rss_mb": round(workers_mb),
         "rss_after_load_mb": round(rss_loaded),
         "scored": len(result.scores),
         "model_kinds": sorted({m.kind for m in result.models.values()}),
+        "purchase_holdout_auc": round(purchase["roc_auc"], 4) if purchase else None,
     }
 
 
-def run_child(path: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", str(path)]
+def run_child(path: Path, backend: str, workers: int, chunk_customers: int) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(path),
+        "--backend",
+        backend,
+        "--workers",
+        str(workers),
+        "--chunk-customers",
+        str(chunk_customers),
+    ]
     done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -139,13 +198,26 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="add the 1M-customer shop")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/espd-bench-shops"))
+    parser.add_argument("--backend", choices=("local", "dask"), default="local")
+    parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers (--backend dask)")
+    parser.add_argument(
+        "--chunk-customers",
+        type=int,
+        default=DEFAULT_CHUNK_CUSTOMERS,
+        help="buyers per feature chunk (a size above the shop's turns chunking off)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.child:
-        print(json.dumps(measure(args.child)))
+        print(json.dumps(measure(args.child, args.backend, args.workers, args.chunk_customers)))
         return
     sizes = sorted(set(args.sizes + ([1_000_000] if args.full else [])))
-    runs = {n: run_child(shop_dir(args.cache_dir, n, args.seed)) for n in sizes}
+    runs = {
+        n: run_child(shop_dir(args.cache_dir, n, args.seed), args.backend, args.workers, args.chunk_customers)
+        for n in sizes
+    }
     largest = runs[sizes[-1]]
     goals = {
         "at_people": sizes[-1],
@@ -156,7 +228,8 @@ def main() -> None:
     summary = [
         f"{n:>9,} people: "
         + "  ".join(f"{k} {v:.1f}s" for k, v in r["seconds"].items())
-        + f"  peak RSS {r['peak_rss_mb']:,} MB (after load {r['rss_after_load_mb']:,})"
+        + f"  peak RSS {r['peak_rss_mb']:,} MB (after load {r['rss_after_load_mb']:,}, workers"
+        + f" {r['workers_peak_rss_mb']:,})  purchase AUC {r['purchase_holdout_auc']}  [{r['backend']}]"
         for n, r in runs.items()
     ]
     fitted = exponents(runs)
@@ -167,7 +240,10 @@ def main() -> None:
             "runs": {str(n): r for n, r in runs.items()},
             "growth_exponent": fitted,
             "goals": goals,
-            "command": "bench/scale.py --sizes " + " ".join(map(str, sizes)) + f" --seed {args.seed}",
+            "command": "bench/scale.py --sizes "
+            + " ".join(map(str, sizes))
+            + f" --seed {args.seed} --backend {args.backend} --workers {args.workers}"
+            + f" --chunk-customers {args.chunk_customers}",
         },
         summary,
     )

@@ -251,3 +251,20 @@ def build_features(history: History, baseline: Baseline | None = None) -> pd.Dat
     for name, value in _shop_features(history).items():
         feats[name] = value
     return feats.reindex(columns=list(FEATURE_COLUMNS)).astype("float64")
+
+
+# The columns that read other customers' rows (item refill cycles, shop repeat rates): computing features
+# chunk by chunk (engine.chunks) takes them from the whole history instead of from each chunk.
+SHOP_WIDE_COLUMNS: tuple[str, ...] = (
+    "refill_due_days", "refill_cycle_ratio", "refill_items", "shop_rate_prev_30", "shop_rate_ly_30",
+    "shop_rate_ly_90",
+)  # fmt: skip
+
+
+def shop_wide_features(history: History) -> pd.DataFrame:
+    """`SHOP_WIDE_COLUMNS` of every buyer known at `history.cutoff`, from the whole history."""
+    index = pd.Index(history.orders["customer_id"].unique(), name="customer_id").sort_values()
+    feats = _replenishment_features(history, index)
+    for name, value in _shop_features(history).items():
+        feats[name] = value
+    return feats.reindex(columns=list(SHOP_WIDE_COLUMNS)).astype("float64")

@@ -19,9 +19,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from engine.backend import LOCAL, Backend
 from engine.baseline import Baseline, fit_baseline
 from engine.calibration import Calibrator, fit_calibrator
-from engine.features import FEATURE_COLUMNS, build_features
+from engine.features import FEATURE_COLUMNS
 from engine.frames import History
 from engine.labels import label_frame, past_at, training_cutoffs
 from engine.metrics import binary_metrics, calibration_curve, count_metrics, gains_curve, spend_metrics
@@ -81,15 +82,16 @@ class Snapshot:
 class SnapshotCache:
     """Features per cutoff are shared by every model whose cutoffs land on the same date."""
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, backend: Backend = LOCAL) -> None:
         self.history = history
+        self.backend = backend
         self._cache: dict[pd.Timestamp, Snapshot] = {}
 
     def at(self, cutoff: pd.Timestamp) -> Snapshot:
         if cutoff not in self._cache:
             past = past_at(self.history, cutoff)
             baseline = fit_baseline(past)
-            self._cache[cutoff] = Snapshot(cutoff, build_features(past, baseline), baseline)
+            self._cache[cutoff] = Snapshot(cutoff, self.backend.features(past, baseline), baseline)
         return self._cache[cutoff]
 
 
@@ -165,22 +167,6 @@ def _lgb_params(spec: ModelSpec, n_rows: int, config: TrainingConfig) -> dict[st
     }
 
 
-def _fit_booster(
-    spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, valid: np.ndarray, config: TrainingConfig
-) -> lgb.Booster:
-    """Boost on the training customers with early stopping on the `valid` ones."""
-    params = _lgb_params(spec, len(X), config)
-    train = lgb.Dataset(X[~valid], y[~valid], free_raw_data=False)
-    check = lgb.Dataset(X[valid], y[valid], reference=train)
-    return lgb.train(
-        params,
-        train,
-        num_boost_round=400,
-        valid_sets=[check],
-        callbacks=[lgb.early_stopping(20, verbose=False)],
-    )
-
-
 def _stack(
     spec: ModelSpec, cache: SnapshotCache, cutoffs: list[pd.Timestamp], max_rows: int
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -217,7 +203,7 @@ def train_model(spec: ModelSpec, cache: SnapshotCache, config: TrainingConfig) -
     valid = _buckets(X.index, 5) == 0
     if spec.target == "bought" and any(len(np.unique(v)) < 2 for v in (y[valid], y[~valid], y_hold)):
         return TrainedModel(spec, "baseline", "every buyer had the same outcome: nothing to learn from")
-    booster = _fit_booster(spec, X, y, valid, config)
+    booster = cache.backend.fit_booster(_lgb_params(spec, len(X), config), X, y, valid)
     kind = "platt" if spec.target == "bought" else "ratio"
     calibrator = fit_calibrator(kind, booster.predict(X[valid]), y[valid])
     model_pred = calibrator.apply(booster.predict(snap.features[list(FEATURE_COLUMNS)]))

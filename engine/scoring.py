@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine.backend import LOCAL, Backend
 from engine.explain import baseline_reasons, top_reasons
 from engine.frames import History
 from engine.models import (
@@ -87,9 +88,13 @@ def _cold_start(
 
 
 def train_all(
-    history: History, specs: tuple[ModelSpec, ...], config: TrainingConfig, progress: Progress | None
+    history: History,
+    specs: tuple[ModelSpec, ...],
+    config: TrainingConfig,
+    progress: Progress | None,
+    backend: Backend = LOCAL,
 ) -> tuple[SnapshotCache, dict[str, TrainedModel]]:
-    cache = SnapshotCache(history)
+    cache = SnapshotCache(history, backend)
     n_buyers = int(history.orders["customer_id"].nunique())
     if n_buyers < config.min_buyers:
         return cache, _cold_start(n_buyers, config, specs)
@@ -123,19 +128,22 @@ def score_customers(
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
     models: Mapping[str, TrainedModel] | None = None,
+    backend: Backend = LOCAL,
 ) -> ScoringResult:
     """Scores for every buyer known at `history.cutoff` (see the module docstring for the fallback).
 
     With `models` (one per model spec, same horizons) nothing is trained: they predict as they are.
+    `backend` is where features and boosting run (`engine.backend`): same features everywhere, and
+    models that agree within the tolerances tests/engine/test_dask_backend.py measures.
     """
     config = config or TrainingConfig()
     specs = model_specs(horizon_days, churn_horizon_days)
     if history.orders.empty:
         raise ValueError(f"no orders before {history.cutoff.date()}: nothing to score")
     if models is None:
-        cache, models = train_all(history, specs, config, progress)
+        cache, models = train_all(history, specs, config, progress, backend)
     else:
-        cache, models = SnapshotCache(history), _given(models, specs)
+        cache, models = SnapshotCache(history, backend), _given(models, specs)
     if progress:
         progress("scoring customers")
     now = cache.at(history.cutoff)

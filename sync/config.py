@@ -30,6 +30,7 @@ from sync.yaml_source import Path_, Position, SourceIssue, YamlDocument, dotted,
 
 SECRET_FILE_SUFFIX = "_file"
 _SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_SCHEDULER_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?[^\s/:]+(:\d{1,5})?$")
 
 
 class Section(BaseModel):
@@ -149,9 +150,20 @@ class ScheduleConfig(Section):
 class EngineConfig(Section):
     horizon_days: int = Field(default=90, ge=7, le=730)
     min_buyers: int = Field(default=500, ge=1, description="below this, fall back to a baseline model")
-    backend: Literal["local", "dask"] = "local"
-    dask_scheduler: str | None = None
+    backend: Literal["local", "dask"] = Field(
+        default="local", description="where features and boosting run: this process, or a Dask cluster"
+    )
+    dask_scheduler: str | None = Field(
+        default=None, description="Dask scheduler address (tcp://host:8786); empty starts a local cluster"
+    )
     sensitive_attributes: list[str] = Field(default_factory=list, description="never used as model features")
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value and not _SCHEDULER_ADDRESS.match(value):
+            raise ValueError(f"expected an address like tcp://host:8786, got {value!r}")
+        return value or None
 
 
 class FieldsConfig(Section):

@@ -32,6 +32,7 @@ from engine.scoring import ScoringResult, model_specs, score_customers
 from sync import tables
 from sync.config import EngineConfig, ScheduleConfig, SegmentsConfig
 from sync.consent import without_customers
+from sync.engine_backend import engine_backend
 from sync.fields import NUMERIC_TYPES, OUTPUTS, PROFILE_ATTRIBUTES, available_outputs, rule_field_kinds
 from sync.frames import load_attributes, load_frames
 from sync.model_store import reusable_models, store_models
@@ -364,13 +365,15 @@ def _score(
     """Score with the promoted models while they are fresh; otherwise train, score and store new ones."""
     specs = model_specs(PURCHASE_HORIZON_DAYS, settings.horizon_days)
     stored = reusable_models(engine, specs, settings, retrain_every_days, now)
-    result = score_customers(
-        history,
-        horizon_days=PURCHASE_HORIZON_DAYS,
-        churn_horizon_days=settings.horizon_days,
-        config=TrainingConfig(min_buyers=settings.min_buyers),
-        models=stored.models,
-    )
+    with engine_backend(settings) as backend:
+        result = score_customers(
+            history,
+            horizon_days=PURCHASE_HORIZON_DAYS,
+            churn_horizon_days=settings.horizon_days,
+            config=TrainingConfig(min_buyers=settings.min_buyers),
+            models=stored.models,
+            backend=backend,
+        )
     report.messages.extend(result.messages)
     if stored.models is not None and stored.trained_at is not None:
         due = stored.trained_at + timedelta(days=retrain_every_days)
