@@ -24,12 +24,15 @@ from simulators.shops import generate
 from tests.support.shop_frames import shop_frames
 
 CONFIG = TrainingConfig(n_cutoffs=3, min_buyers=200)
-# metric -> (largest allowed gap, relative?)
+# metric -> (largest allowed gap, relative?). lightgbm.dask lets the workers' network order decide which
+# rows each histogram sums first, so a fit lands on one of a few outcomes; over 10 fits of exactly this
+# set-up on the merged engine (2026-12-04) the largest gaps to local were AUC 0.0109, Brier 0.0054,
+# Poisson deviance 4.0 % and spend RMSE 1.4 %. The limits are about twice those.
 TOLERANCE = {
     "roc_auc": (0.02, False),
     "brier": (0.01, False),
-    "poisson_deviance": (0.05, True),
-    "spend_rmse": (0.01, True),
+    "poisson_deviance": (0.08, True),
+    "spend_rmse": (0.03, True),
 }
 
 
