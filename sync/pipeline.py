@@ -27,7 +27,7 @@ from sync.erasure import ErasureReport, drain, targets_of
 from sync.field_table import VOLATILE_STAMPS, OutputField
 from sync.fields import field_specs, field_values, outputs_for
 from sync.ingest import IngestPolicy
-from sync.leases import lease_book
+from sync.leases import LeaseBook, lease_book
 from sync.privacy import erasure_key
 from sync.pull import StreamReport, pull_all
 from sync.push import PushReport, push_destination
@@ -107,13 +107,12 @@ async def run_cycle(
         build_connector(n, c, dry_run=dry_run, sink=sink) for n, c in enabled.items()
     ]
     types = {name: c.type for name, c in enabled.items()}
+    leases = lease_book(engine, config)  # one book for the cycle's erasures, pulls and pushes
     try:
         if not dry_run:  # owed deletions first: they must not wait behind a long pull
             clock = time.monotonic()
             targets = targets_of(config, connectors)
-            report.erasures = await drain(
-                engine, erasure_key(config.state_dir), targets, leases=lease_book(engine, config)
-            )
+            report.erasures = await drain(engine, erasure_key(config.state_dir), targets, leases=leases)
             report.durations["erase"] = time.monotonic() - clock
 
         clock = time.monotonic()
@@ -123,7 +122,7 @@ async def run_cycle(
             erasure_key=erasure_key(config.state_dir),
             minimization=minimization_for(config),
         )
-        report.pulls = await pull_all(connectors, engine, policy, started, lease_book(engine, config))
+        report.pulls = await pull_all(connectors, engine, policy, started, leases)
         report.durations["pull"] = time.monotonic() - clock
 
         clock = time.monotonic()
@@ -145,7 +144,9 @@ async def run_cycle(
             log.info("event=scoring_note message=%s", message)
 
         clock = time.monotonic()
-        report.pushes = await _push_all(config, engine, connectors, report.score, started, report.withheld)
+        report.pushes = await _push_all(
+            config, engine, connectors, report.score, started, report.withheld, leases
+        )
         report.durations["push"] = time.monotonic() - clock
     finally:
         for connector in connectors:
@@ -185,6 +186,7 @@ async def _push_all(
     score: ScoreReport,
     now: datetime,
     withheld: frozenset[int],
+    leases: LeaseBook,
 ) -> list[PushReport]:
     reports = []
     for connector in connectors:
@@ -197,7 +199,6 @@ async def _push_all(
         values_for = functools.partial(
             _values_for, config.fields.prefix, outputs, score, now.date(), withheld
         )
-        leases = lease_book(engine, config)
         reports.append(
             await push_destination(
                 connector, engine, values_for, specs, _volatile(config), now, withheld=withheld, leases=leases
