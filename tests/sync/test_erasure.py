@@ -130,6 +130,12 @@ def _pull(config: Path, engine: Engine, names: tuple[str, ...]) -> None:
     asyncio.run(run())
 
 
+def _brevo_outage(vendors: Vendors) -> None:
+    """Brevo answers its next three contact requests 503: more than one forget's tries."""
+    faults = vendors.sims["brevo"].faults
+    faults.error_status, faults.error_burst, faults.error_path_prefix = 503, 3, "/v3/contacts/"
+
+
 def _requests(engine: Engine) -> dict[str, tables.ErasureRequest]:
     with Session(engine) as session:
         rows = session.execute(select(tables.ErasureRequest)).scalars().all()
@@ -215,8 +221,7 @@ def test_a_vendor_outage_leaves_the_request_pending_and_sealed_until_the_next_dr
 ) -> None:
     email = _everywhere(shop)
     config = _config(tmp_path, vendors, store_url, {"brevo": True})
-    faults = vendors.sims["brevo"].faults
-    faults.error_status, faults.error_burst, faults.error_path_prefix = 503, 3, "/v3/contacts/"
+    _brevo_outage(vendors)
 
     output = _forget(config, email)
 
@@ -372,8 +377,7 @@ def test_a_platform_another_daemon_is_draining_is_left_to_it(
 ) -> None:
     email = _everywhere(shop)
     config = _config(tmp_path, vendors, store_url, {"brevo": True})
-    faults = vendors.sims["brevo"].faults
-    faults.error_status, faults.error_burst, faults.error_path_prefix = 503, 3, "/v3/contacts/"
+    _brevo_outage(vendors)
     _forget(config, email)  # the outage leaves it owed
     loaded = load_config(config)
     engine = open_engine(store_url)
