@@ -1,6 +1,7 @@
 """How far the oracle stands above the best any model of the observable history could reach.
 
     .venv/bin/python bench/oracle_ceiling.py [--seed 7] [--samples 150] [--prior conditional|marginal]
+        [--plan known|expected]
 
 The acceptance oracle (`simulators.shop_truth.oracle_purchase_probability`) knows each buyer's true
 purchase rate λ and dropout rate μ. A model of the history can at best hold the *posterior* over them.
@@ -13,6 +14,9 @@ discount sensitivity, spend level, refill cycles, the coming campaign sends) sta
 and with `--prior conditional` the λ, μ prior is conditioned on the true engagement, spend and
 discount latents through the copula. `--prior marginal` forgets that link (the population prior only).
 The gap "oracle - ceiling" is therefore a lower bound on what no observable feature can recover.
+`--plan expected` takes one more latent from the ceiling: whether each coming send carries a discount
+offer (the shop's frames end at the cutoff, so a model cannot know it); every future receipt then
+converts with its expected odds over the shop's offer share.
 
 The likelihood of the history up to the cutoff s, for a buyer who arrived at c and last ordered at t_n
 with n_b orders of the base (Pareto/NBD) process, is, up to factors free of (λ, μ):
@@ -24,6 +28,7 @@ oracle does. Slow (the oracle runs once per draw): about 0.25 s per draw and hor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from datetime import UTC, datetime
 
@@ -35,6 +40,7 @@ from scipy.special import logsumexp
 
 from engine.metrics import binary_metrics
 from simulators import shop_truth
+from simulators.shop_email import DISCOUNT_SHARE
 from simulators.shop_model import (
     DISCOUNT_SENSITIVITY,
     DROPOUT_RATE,
@@ -42,6 +48,7 @@ from simulators.shop_model import (
     LATENT_CORRELATION,
     MEAN_ORDER_VALUE,
     PURCHASE_RATE,
+    conversion_probability,
     cumulative_season,
 )
 from simulators.shop_truth import ShopTruth, labels, oracle_purchase_probability
@@ -128,17 +135,33 @@ def ceiling(truth: ShopTruth, samples: int, conditional: bool, seed: int) -> dic
     return out
 
 
+def plan_blind(truth: ShopTruth) -> ShopTruth:
+    """The truth with every future receipt's odds averaged over whether its send carries an offer."""
+    exposures = truth.exposures
+    offer = exposures["campaign_id"].map(truth.campaigns.set_index("campaign_id")["discount_offer"])
+    sensitivity = exposures["person_id"].map(truth.people.set_index("person_id")["discount_sensitivity"])
+    ds, offer = sensitivity.to_numpy(), offer.to_numpy(dtype=bool)
+    p_open = exposures["p_order"].to_numpy() / conversion_probability(ds, offer)
+    average = DISCOUNT_SHARE * ds + (1 - DISCOUNT_SHARE) * conversion_probability(ds, np.zeros_like(offer))
+    future = exposures["sent_day"].to_numpy() > 0
+    blind = np.where(future, p_open * average, exposures["p_order"].to_numpy())
+    return dataclasses.replace(truth, exposures=exposures.assign(p_order=blind))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--prior", choices=("conditional", "marginal"), default="conditional")
+    parser.add_argument("--plan", choices=("known", "expected"), default="known")
     args = parser.parse_args()
     _, truth = generate_with_truth("small", seed=args.seed, as_of=AS_OF)
     started = time.perf_counter()
-    fair = ceiling(truth, args.samples, args.prior == "conditional", seed=1)
+    seen = truth if args.plan == "known" else plan_blind(truth)
+    fair = ceiling(seen, args.samples, args.prior == "conditional", seed=1)
     result: dict[str, object] = {"seconds": round(time.perf_counter() - started, 1)}
-    summary = [f"synthetic small seed={args.seed}, {args.samples} draws, {args.prior} prior:"]
+    what = f"{args.samples} draws, {args.prior} prior, {args.plan} plan"
+    summary = [f"synthetic small seed={args.seed}, {what}:"]
     for name, horizon in HORIZONS.items():
         oracle = oracle_purchase_probability(truth, truth.as_of, horizon).set_index("person_id")["p_purchase"]
         y = labels(truth, truth.as_of, horizon).set_index("person_id")["bought"].astype(float)
@@ -157,7 +180,10 @@ def main() -> None:
             f"  {name} ({horizon} d): oracle AUC {m_oracle['roc_auc']:.4f}, ceiling {m_fair['roc_auc']:.4f}"
             f" (gap {gap:.4f}), ceiling ECE {m_fair['ece']:.4f}"
         )
-    command = f"bench/oracle_ceiling.py --seed {args.seed} --samples {args.samples} --prior {args.prior}"
+    command = (
+        f"bench/oracle_ceiling.py --seed {args.seed} --samples {args.samples} --prior {args.prior}"
+        f" --plan {args.plan}"
+    )
     emit("oracle_ceiling", {**result, "command": command}, summary)
 
 

@@ -167,7 +167,7 @@ def _lgb_params(spec: ModelSpec, n_rows: int, config: TrainingConfig) -> dict[st
     }
 
 
-def _stack(
+def stack_cutoffs(
     spec: ModelSpec, cache: SnapshotCache, cutoffs: list[pd.Timestamp], max_rows: int
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Features and labels of every cutoff, on a stable sample of customers when there are too many."""
@@ -185,6 +185,21 @@ def _stack(
     return X[list(FEATURE_COLUMNS)], y_all
 
 
+def validation_rows(X: pd.DataFrame) -> np.ndarray:
+    """The fixed fifth of the customers (by id) never trained on: early stopping and calibration."""
+    return _buckets(X.index, 5) == 0
+
+
+def fit_calibrated(
+    spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, config: TrainingConfig, backend: Backend
+) -> tuple[lgb.Booster, Calibrator]:
+    """Boost on the training customers, then calibrate on the validation fifth pooled over every cutoff."""
+    valid = validation_rows(X)
+    booster = backend.fit_booster(_lgb_params(spec, len(X), config), X, y, valid)
+    kind = "platt" if spec.target == "bought" else "ratio"
+    return booster, fit_calibrator(kind, booster.predict(X[valid]), y[valid])
+
+
 def train_model(spec: ModelSpec, cache: SnapshotCache, config: TrainingConfig) -> TrainedModel:
     """Train, calibrate and judge one model; never raises for lack of data, falls back instead."""
     cutoffs = training_cutoffs(
@@ -195,17 +210,15 @@ def train_model(spec: ModelSpec, cache: SnapshotCache, config: TrainingConfig) -
             spec, "baseline", f"history too short for a {spec.horizon_days}-day holdout and a training window"
         )
     holdout, train_cutoffs = cutoffs[0], cutoffs[1:]
-    X, y = _stack(spec, cache, train_cutoffs, config.max_train_rows)
+    X, y = stack_cutoffs(spec, cache, train_cutoffs, config.max_train_rows)
     snap = cache.at(holdout)
     y_hold = label_frame(cache.history, holdout, spec.horizon_days, snap.features.index)[
         spec.target
     ].to_numpy()
-    valid = _buckets(X.index, 5) == 0
+    valid = validation_rows(X)
     if spec.target == "bought" and any(len(np.unique(v)) < 2 for v in (y[valid], y[~valid], y_hold)):
         return TrainedModel(spec, "baseline", "every buyer had the same outcome: nothing to learn from")
-    booster = cache.backend.fit_booster(_lgb_params(spec, len(X), config), X, y, valid)
-    kind = "platt" if spec.target == "bought" else "ratio"
-    calibrator = fit_calibrator(kind, booster.predict(X[valid]), y[valid])
+    booster, calibrator = fit_calibrated(spec, X, y, config, cache.backend)
     model_pred = calibrator.apply(booster.predict(snap.features[list(FEATURE_COLUMNS)]))
     base_pred = baseline_prediction(spec, snap.baseline)
     model_metrics = evaluate(spec, y_hold, model_pred)
