@@ -24,6 +24,7 @@ KLAVIYO: dict[str, tuple[Window, ...]] = {
     "get_metrics": (Window(10, 1), Window(150, 60)),
     "get_events": (Window(350, 1), Window(3500, 60)),
     "bulk_import_profiles": (Window(10, 1), Window(150, 60)),
+    "get_bulk_import_profiles_jobs": (Window(10, 1), Window(150, 60)),
     "get_bulk_import_profiles_job": (Window(10, 1), Window(150, 60)),
     "get_bulk_import_errors": (Window(10, 1), Window(150, 60)),
     "create_or_update_profile": (Window(75, 1), Window(700, 60)),

@@ -177,6 +177,8 @@ class SimulatorMiddleware:
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
+                if _bodiless(scope, message):  # the client has it all once the head is out
+                    record()
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 record()
             await send(message)
@@ -266,6 +268,14 @@ class Limits:
 
     enabled: bool = True
     scale: float = 1.0
+
+
+def _bodiless(scope: Scope, start: Message) -> bool:
+    """Whether a response is complete with its head: a 204 or 304, an answer to HEAD, or a declared
+    empty body. The server writes the head at once, so its client may finish before the body message."""
+    if start["status"] in (204, 304) or scope["method"] == "HEAD":
+        return True
+    return any(k.lower() == b"content-length" and v.strip() == b"0" for k, v in start.get("headers", ()))
 
 
 class FixedWindowLimiter:

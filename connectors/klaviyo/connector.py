@@ -2,7 +2,8 @@
 
 Options (`ConnectorSettings.options`): `profile_windows` (concurrent chains for a large profile range,
 default 4), `order_integration` (whose "Placed Order" metric counts, default "shopify"), `currency`
-(for orders without `$currency_code`), `events_page_size` (default 200), `small_batch` (below this
+(for orders without `$currency_code`), `events_page_size` (default 200), `event_windows` (concurrent
+chains per metric for a range over a day, default 4), `small_batch` (below this
 many records, push with profile-import; default 100), `job_poll_seconds` / `job_poll_max_seconds`,
 `rate_scale`, `revision`, `max_connections`, `max_attempts`.
 """
@@ -110,6 +111,7 @@ class KlaviyoConnector(Connector):
                 order_integration=str(options.get("order_integration", "shopify")),
                 currency=str(options.get("currency", "USD")),
                 page_size=int(options.get("events_page_size", 200)),
+                windows=int(options.get("event_windows", 4)),
             ),
         }
         return [built[name] for name in STREAMS if name in chosen]

@@ -1,14 +1,17 @@
-"""Klaviyo events: metrics resolved to ids once per run, then a datetime cursor per metric.
+"""Klaviyo events: metrics resolved to ids once per run, then datetime cursor chains per metric.
 
 Metric names repeat across integrations (an API-sent "Placed Order" next to Shopify's), so each
 wanted metric is chosen by name AND integration. Events are paged per metric with
-`greater-or-equal(datetime, bookmark - lookback)`, deduplicated on the event id, and turned into
+`greater-or-equal(datetime, bookmark - lookback)` (a long range, such as a first pull, cut into
+`less-than` windows paged side by side), deduplicated on the event id, and turned into
 canonical records: Placed Order -> `Order` (lines from its `Items`), Received/Opened/Clicked Email ->
 `EngagementEvent`. The customer's email comes from the included profile.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +32,7 @@ class WantedMetric:
 
 
 ORDER_METRICS = ("Placed Order",)
+MIN_SPLIT_RANGE = timedelta(days=1)  # a shorter range is one chain: splitting it would not pay
 MAX_REMEMBERED = 20_000  # event ids kept across runs so the lookback does not deliver them again
 EMAIL_KINDS = {
     "Received Email": EventKind.RECEIVED,
@@ -161,11 +165,15 @@ class _MetricProgress:
         start = parse_time(state.get("after")) or (watermark - lookback if watermark else None)
         return cls(watermark, start, dict.fromkeys(state.get("recent") or ()))
 
-    def advance(self, last: datetime | None) -> dict[str, Any]:
-        """The state after a page whose latest event is `last` (ties re-read on resume, deduplicated)."""
+    def advance(self, last: datetime | None, windowed: bool) -> dict[str, Any]:
+        """The state after a page whose latest event is `last` (ties re-read on resume, deduplicated).
+
+        Windows of one metric run side by side, so the latest event seen says nothing about the
+        earlier windows: a windowed run resumes from its start (the store upserts what comes again).
+        """
         if last is not None:
             self.max_seen = max(self.max_seen or last, last)
-        after = self.max_seen or self.start
+        after = self.start if windowed else self.max_seen or self.start
         return {
             "watermark": self.watermark.isoformat() if self.watermark else None,
             "after": after.isoformat() if after else None,
@@ -194,6 +202,7 @@ class EventsStream(PullStream):
         order_integration: str = "shopify",
         currency: str = "USD",
         page_size: int = 200,
+        windows: int = 1,
     ) -> None:
         self.client = client
         self.source = source
@@ -201,6 +210,7 @@ class EventsStream(PullStream):
         self.wanted = wanted_metrics(order_integration)
         self.currency = currency
         self.page_size = page_size
+        self.windows = max(1, windows)
         self.metric_ids: dict[str, str] | None = None
 
     async def read(self, checkpoint: Checkpoint | None, sync_started_at: datetime) -> AsyncIterator[Page]:
@@ -210,22 +220,56 @@ class EventsStream(PullStream):
         states: dict[str, dict[str, Any]] = dict((checkpoint or {}).get("metrics") or {})
         names = [w.name for w in self.wanted if w.name in self.metric_ids]
         progress = {name: _MetricProgress.load(states.get(name) or {}, self.lookback) for name in names}
-        chains = [self._bodies(name, progress[name].start) for name in names]
+        plans = {name: await self._plan(name, progress[name].start, sync_started_at) for name in names}
+        owners = [name for name in names for _window in plans[name]]
+        running = Counter(owners)
+        chains = [self._bodies(name, low, high) for name in names for low, high in plans[name]]
         async for index, body in merged(chains):
-            metric = names[index]
+            metric = owners[index]
             if body is None:
-                states[metric] = progress[metric].finish(sync_started_at, self.lookback)
-                yield Page((), {"metrics": dict(states)})
+                running[metric] -= 1
+                if not running[metric]:
+                    states[metric] = progress[metric].finish(sync_started_at, self.lookback)
+                    yield Page((), {"metrics": dict(states)})
                 continue
             records, skipped, last = self._convert(metric, body, progress[metric].seen)
-            states[metric] = progress[metric].advance(last)
+            states[metric] = progress[metric].advance(last, windowed=len(plans[metric]) > 1)
             yield Page(records, {"metrics": dict(states)}, skipped)
 
-    async def _bodies(self, metric: str, start: datetime | None) -> AsyncIterator[dict[str, Any]]:
+    async def _plan(
+        self, metric: str, start: datetime | None, sync_started_at: datetime
+    ) -> list[tuple[datetime | None, datetime | None]]:
+        """[low, high) datetime windows for one metric's chains: a long range (a first pull, a long
+        pause) is cut into `windows` even parts, paged side by side (notes section 3: one cursor
+        chain is capped by latency); the last part is open-ended like an unsplit pull."""
+        low = start if start is not None or self.windows == 1 else await self._oldest(metric)
+        if low is None or self.windows == 1 or sync_started_at - low < MIN_SPLIT_RANGE:
+            return [(start, None)]
+        step = (sync_started_at - low) / self.windows
+        bounds = [low + step * i for i in range(self.windows)]
+        return [*itertools.pairwise(bounds), (bounds[-1], None)]
+
+    async def _oldest(self, metric: str) -> datetime | None:
+        """The metric's first event time (one small request), to place a first pull's windows."""
+        assert self.metric_ids is not None
+        params = {
+            "filter": f'equals(metric_id,"{self.metric_ids[metric]}")',
+            "sort": "datetime",
+            "page[size]": "1",
+            "fields[event]": "datetime",
+        }
+        response = await self.client.request("GET", "/api/events", params=params, limit_key="get_events")
+        return parse_time(dig(response.json(), ("data", 0, "attributes", "datetime")))
+
+    async def _bodies(
+        self, metric: str, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[dict[str, Any]]:
         assert self.metric_ids is not None
         conditions = [f'equals(metric_id,"{self.metric_ids[metric]}")']
         if start is not None:
             conditions.append(f"greater-or-equal(datetime,{filter_time(start)})")
+        if end is not None:
+            conditions.append(f"less-than(datetime,{filter_time(end)})")
         params = {
             "filter": ",".join(conditions),
             "sort": "datetime",

@@ -3,9 +3,9 @@
 Only `attributes.properties` under the `espd_` prefix are sent, addressed by the Klaviyo profile id,
 with no list relationship: nothing here can subscribe anyone or change consent. A value of None
 removes the property (`meta.patch_properties.unset`). Bulk jobs hold at most 10,000 profiles and
-5 MB; each job is polled with backoff, then its import errors are matched back to the records sent,
-and only records without an error are reported ok. A job refused as a whole because of one entry is
-bisected so the good entries still land.
+5 MB; running jobs are polled together (`connectors.klaviyo.jobs`), then each job's import errors are
+matched back to the records sent, and only records without an error are reported ok. A job refused
+as a whole because of one entry is bisected so the good entries still land.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from connectors.base import EnsureReport, FieldSpec, PushTarget, RecordResult
 from connectors.http import HttpClient, RecordRejected
 from connectors.klaviyo.api import JSONAPI, redact
+from connectors.klaviyo.jobs import BULK_PATH, JobWatcher, PollPolicy
 from connectors.paginate import CursorLinkPaginator, PageRequest, dig, iterate_pages
 from connectors.records import FieldUpdate, FieldValue
 
@@ -28,7 +28,6 @@ PREFIX = "espd_"
 MAX_JOB_PROFILES = 10_000
 MAX_JOB_BYTES = 5 * 1024 * 1024 - 4096  # the envelope around the entries fits in the margin
 MAX_PROFILE_BYTES = 100 * 1024
-BULK_PATH = "/api/profile-bulk-import-jobs"
 _ENTRY_POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(/|$)")
 Outcome = str | None  # None: the vendor took the record; otherwise why it did not
 # A job body around entries encoded once each: `{"data":{"type":…,"attributes":{"profiles":{"data":[…]}}}}`.
@@ -67,25 +66,16 @@ def render(update: FieldUpdate) -> tuple[dict[str, Any], bytes]:
     return entry, encoded
 
 
-@dataclass(frozen=True, slots=True)
-class PollPolicy:
-    """Job status polling: notes section 2.4 asks for 5-15 s with backoff inside the 150/m budget."""
-
-    initial: float = 5.0
-    factor: float = 1.5
-    maximum: float = 15.0
-
-
 class KlaviyoPushTarget(PushTarget):
     max_batch_size: ClassVar[int] = MAX_JOB_PROFILES
 
     def __init__(
-        self, client: HttpClient, *, dry_run: bool, small_batch: int = 100, poll: PollPolicy = PollPolicy()
+        self, client: HttpClient, *, dry_run: bool, small_batch: int = 100, poll: PollPolicy | None = None
     ) -> None:
         self.client = client
         self.dry_run = dry_run
         self.small_batch = small_batch
-        self.poll = poll
+        self.jobs = JobWatcher(client, poll or PollPolicy())
 
     async def list_fields(self) -> dict[str, str]:
         """Klaviyo properties have no definitions to list: any key can be written as it comes."""
@@ -167,28 +157,14 @@ class KlaviyoPushTarget(PushTarget):
             half = len(chunk) // 2
             parts = await asyncio.gather(self._job(chunk[:half], encoded), self._job(chunk[half:], encoded))
             return {**parts[0], **parts[1]}
-        job_id = str(dig(response.json(), ("data", "id")))
-        attributes = await self._wait_for(job_id)
+        job = dig(response.json(), ("data",)) or {}
+        attributes = await self.jobs.wait_for(str(job.get("id")), dig(job, ("attributes", "created_at")))
+        job_id = str(job.get("id"))
         if attributes.get("status") == "cancelled":
             return {index: "the bulk import job was cancelled" for index, _ in chunk}
         failed = int(attributes.get("failed_count") or 0)
         errors = await self._import_errors(job_id) if failed else []
         return match_errors(chunk, errors, failed)
-
-    async def _wait_for(self, job_id: str) -> dict[str, Any]:
-        delay = self.poll.initial
-        while True:
-            await asyncio.sleep(delay)
-            response = await self.client.request(
-                "GET",
-                f"{BULK_PATH}/{job_id}",
-                params={"fields[profile-bulk-import-job]": "status,total_count,completed_count,failed_count"},
-                limit_key="bulk_import_profiles",  # notes 2.4: assume polls share the POST's budget
-            )
-            attributes = dig(response.json(), ("data", "attributes")) or {}
-            if attributes.get("status") in ("complete", "cancelled"):
-                return attributes
-            delay = min(self.poll.maximum, delay * self.poll.factor)
 
     async def _import_errors(self, job_id: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

@@ -187,6 +187,7 @@ def create_app(api: KlaviyoApi) -> Starlette:
         route(
             "/api/profile-bulk-import-jobs", "bulk_import_profiles", write_routes.bulk_import_profiles, "POST"
         ),
+        route("/api/profile-bulk-import-jobs", "get_bulk_import_profiles_jobs", read_routes.get_jobs, "GET"),
         route(
             "/api/profile-bulk-import-jobs/{job_id}",
             "get_bulk_import_profiles_job",

@@ -313,6 +313,17 @@ OPERATIONS: dict[str, Operation] = {
             fields={"profile-bulk-import-job": JOB_FIELDS},
         ),
         Operation(
+            "get_bulk_import_profiles_jobs",
+            ("lists:read", "profiles:read"),
+            10,
+            150,
+            fields={"profile-bulk-import-job": JOB_FIELDS},
+            sorts=_both_directions("created_at"),
+            filters={"status": FilterField(STRING, _EQUALS, _ANY_EQUALS)},
+            page_size=PageSize(1, 100, 20),
+            cursor=True,
+        ),
+        Operation(
             "get_bulk_import_profiles_job",
             ("lists:read", "profiles:read"),
             10,

@@ -1,4 +1,4 @@
-"""GET handlers: profiles, metrics and events (cursor paging) and bulk import jobs with their errors.
+"""GET handlers: profiles, metrics and events (cursor paging), bulk import jobs (listed or one), their errors.
 
 Paging-related faults from `Faults` are applied here: `malformed_every` breaks every Nth record of a
 page, `duplicate_across_pages` repeats a page's last record on the next page, and `update_while_paging`
@@ -239,6 +239,26 @@ def get_job(call: Call) -> Any:
     if "lists" in call.query.includes:
         payload["included"] = []
     return json_response(payload)
+
+
+def get_jobs(call: Call) -> Any:
+    """All of the account's bulk import jobs, filtered on `status`, sorted by `created_at` (then id)."""
+    state, query = call.api.state, call.query
+    _sort_field, descending = _sort(call, "created_at")
+    with state.lock:
+        jobs = sorted(state.jobs.values(), key=lambda job: (job.created, job.id))
+        page, cursor = _paged(
+            call,
+            f"jobs|{query.filter_text}|{query.sort}",
+            jobs,
+            lambda job: (job.created, job.id),
+            _keep(query.conditions, {"status": lambda job: job.status}),
+            descending=descending,
+            size=query.page_size or 20,
+        )
+        fields = query.fieldset("profile-bulk-import-job")
+        data = [job_resource(job, state, call.base, fields) for job in page]
+    return json_response({"data": data, "links": _links(call, cursor)})
 
 
 def get_import_errors(call: Call) -> Any:

@@ -117,19 +117,22 @@ class BatchQueue:
         for status in ("preprocessing", "started"):
             batch.status = status
             await asyncio.sleep(phase if status == "preprocessing" else 0)
-        for operation in batch.operations:
+        started = time.monotonic()
+        for done, operation in enumerate(batch.operations, start=1):
             if batch.cancelled:
                 return
-            await self._run_operation(batch, operation)
+            await self._run_operation(batch, operation, started + done * self.options.op_seconds)
         batch.status = "finalizing"
         batch.archive = _archive(batch, self.options.results_per_file)
         await asyncio.sleep(phase)
         batch.completed_at = self.clock()
         batch.status = "finished"
 
-    async def _run_operation(self, batch: Batch, operation: dict[str, Any]) -> None:
+    async def _run_operation(self, batch: Batch, operation: dict[str, Any], due: float) -> None:
+        """Run one operation no earlier than `due`: operations are paced to R = 1 / op_seconds on a
+        schedule, so sleep granularity and the operation's own work do not slow the modelled rate."""
         assert self.executor is not None, "the app wires the executor"
-        await asyncio.sleep(self.options.op_seconds)
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
         status, text = await self.executor(
             operation["method"], operation["path"], operation.get("params") or {}, operation.get("body")
         )

@@ -17,6 +17,7 @@ from connectors.base import ConnectorSettings
 from connectors.http import Outcome
 from connectors.klaviyo import KlaviyoConnector
 from connectors.klaviyo.api import capped, classify
+from connectors.klaviyo.jobs import JobWatcher, PollPolicy
 from connectors.klaviyo.push import match_errors, render
 from connectors.records import EngagementEvent, FieldUpdate, Order
 from simulators import klaviyo, shops
@@ -206,6 +207,23 @@ def test_events_become_orders_and_engagement_from_the_right_metrics(env: Env) ->
     assert sum(len(p.records) for p in again) == 0  # nothing new: the incremental read is empty
 
 
+def test_a_first_event_pull_in_time_windows_delivers_what_one_chain_does(env: Env) -> None:
+    """Windows of one metric run side by side; until all are done a resumed run starts over."""
+
+    async def pull(windows: int) -> list[Any]:
+        async with env.connector(event_windows=windows) as connector:
+            return [p async for p in connector.streams()[1].read(None, datetime.now(UTC))]
+
+    one_chain, windowed = _run(pull(1)), _run(pull(4))
+    ids = [r.vendor_id for p in windowed for r in p.records]
+    assert len(ids) == len(set(ids)) and set(ids) == {r.vendor_id for p in one_chain for r in p.records}
+    split_queries = [e.query for e in env.sim.log.entries() if "less-than" in e.query]
+    assert len(split_queries) >= 3 * 4  # three windows closed above, for each of the four metrics
+    mid_run = [p.checkpoint["metrics"] for p in windowed if p.records]
+    assert all(state.get("after") is None for metrics in mid_run for state in metrics.values())
+    assert all(state["watermark"] for state in windowed[-1].checkpoint["metrics"].values())
+
+
 def test_bulk_push_reports_import_errors_per_profile_and_sends_no_list_or_consent(env: Env) -> None:
     ids = sorted(env.sim.state.profiles)[:120]
     gone, rejected = ids[7], ids[50]
@@ -226,6 +244,32 @@ def test_bulk_push_reports_import_errors_per_profile_and_sends_no_list_or_consen
     writes = env.sim.log.writes()
     assert [w.path for w in writes] == ["/api/profile-bulk-import-jobs"]
     assert b"relationships" not in (writes[0].body or b"") and b"subscriptions" not in (writes[0].body or b"")
+
+
+def test_running_jobs_are_polled_together_with_list_calls(env: Env) -> None:
+    """Three jobs waited for at once cost list calls only, never one status read per job and round."""
+
+    async def post_and_wait() -> list[dict[str, Any]]:
+        async with env.connector() as connector:
+            jobs = []
+            for n in range(3):
+                entry = {"type": "profile", "attributes": {"email": f"watched{n}@example.com"}}
+                body = {
+                    "data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [entry]}}}
+                }
+                response = await connector.client.request(
+                    "POST", "/api/profile-bulk-import-jobs", limit_key="bulk_import_profiles", json=body
+                )
+                jobs.append(response.json()["data"])
+            watcher = JobWatcher(connector.client, PollPolicy(initial=0.05, maximum=0.1))
+            return await asyncio.gather(
+                *(watcher.wait_for(job["id"], job["attributes"]["created_at"]) for job in jobs)
+            )
+
+    finished = _run(post_and_wait())
+    assert [(job["status"], job["completed_count"]) for job in finished] == [("complete", 1)] * 3
+    reads = [e.path for e in env.sim.log.entries() if e.method == "GET"]
+    assert reads and set(reads) == {"/api/profile-bulk-import-jobs"}
 
 
 def test_cancelled_job_leaves_every_record_not_ok(env: Env) -> None:

@@ -23,7 +23,7 @@ from connectors.mailchimp import MailchimpConnector
 from connectors.mailchimp.api import ThrottleLimiter, classify
 from connectors.mailchimp.batches import BatchSettings
 from connectors.mailchimp.fields import MergeFieldLimitError, assign_tags, render, tag_candidates
-from connectors.mailchimp.members import FILL, Window, answered_head, split
+from connectors.mailchimp.members import FILL, Window, answered_head, parts_for, split
 from connectors.records import EventKind, FieldUpdate, Order, Profile
 from simulators import mailchimp, shops
 from simulators.dataset import ShopData
@@ -204,6 +204,13 @@ def test_split_windows_are_contiguous_whole_seconds_covering_the_window() -> Non
         assert left.before.microsecond == 0
     assert parts[0].before == since + timedelta(minutes=int(100 * FILL))  # the first cut follows the data
     assert 2 <= len(parts) <= 16
+
+
+def test_a_split_saves_a_round_of_requests_when_slightly_fuller_windows_allow() -> None:
+    assert parts_for(9100, 1000, parallel=10) == 10  # 910 a window: one round instead of two
+    assert parts_for(9400, 1000, parallel=10) == 11  # 940 would risk overflowing: two rounds
+    assert parts_for(119_000, 1000, parallel=10) == 130  # 13 rounds, not 14
+    assert parts_for(500, 1000, parallel=10) == 2
 
 
 def test_the_first_part_of_a_split_is_answered_by_the_page_that_overflowed() -> None:

@@ -106,6 +106,8 @@ def test_bulk_import_job_responses_conform(served: Served) -> None:
     assert done["data"]["attributes"]["status"] == "complete"
     errors = conforms(served.client.get(f"/api/profile-bulk-import-jobs/{job['id']}/import-errors"), 200)
     assert len(errors["data"]) == 2
+    listed = conforms(served.client.get("/api/profile-bulk-import-jobs", params={"sort": "-created_at"}), 200)
+    assert listed["data"][0]["id"] == job["id"]
 
 
 def test_deletion_conforms(served: Served) -> None:

@@ -167,6 +167,32 @@ def test_bulk_job_can_be_cancelled(served: Served) -> None:
     assert served.state.find_profile(email="c@example.com") is None
 
 
+def test_bulk_jobs_are_listed_by_status_and_creation_time(served: Served) -> None:
+    """One list call reads many jobs' progress (get_bulk_import_profiles_jobs, its own rate bucket)."""
+    ids = []
+    for n in range(3):
+        served.clock.advance(0.3)  # queued for 0.2 s: the older two are processing when the third is new
+        payload = bulk_payload([{"email": f"listed{n}@example.com"}])
+        ids.append(post(served.client, "/api/profile-bulk-import-jobs", payload).json()["data"]["id"])
+    newest_first = all_pages(
+        served.client, "/api/profile-bulk-import-jobs", {"sort": "-created_at", "page[size]": "2"}
+    )
+    assert [job["id"] for job in newest_first] == ids[::-1]
+    assert [job["attributes"]["status"] for job in newest_first] == ["queued", "processing", "processing"]
+    queued = all_pages(served.client, "/api/profile-bulk-import-jobs", {"filter": "equals(status,'queued')"})
+    assert [job["id"] for job in queued] == ids[2:]
+    served.clock.advance(2)
+    finished = all_pages(
+        served.client,
+        "/api/profile-bulk-import-jobs",
+        {"filter": "any(status,['complete','processing'])", "fields[profile-bulk-import-job]": "status"},
+    )
+    assert [job["id"] for job in finished] == ids
+    assert {tuple(job["attributes"]) for job in finished} == {("status",)}
+    unknown = served.client.get("/api/profile-bulk-import-jobs", params={"filter": "equals(total_count,1)"})
+    assert unknown.status_code == 400
+
+
 def test_bulk_limits(served: Served) -> None:
     too_many = bulk_payload([{"email": f"x{n}@example.com"} for n in range(10_001)])
     response = post(served.client, "/api/profile-bulk-import-jobs", too_many)
