@@ -135,19 +135,28 @@ async def _pull_pages(
     """Read the stream, writing its pages in batches of about `BATCH_RECORDS` records.
 
     Each batch goes in one transaction with the checkpoint of its last page, so a crash re-reads at
-    most one batch; pages read before an API error are still written.
+    most one batch; pages read before an API error are still written. A batch is written (on its
+    worker thread) while the next one is read and parsed, one batch at a time so batches and their
+    checkpoints land in order: SQLite releases the GIL while it works, so the two overlap.
     """
     checkpoint = await asyncio.to_thread(_load_checkpoint, engine, connector.name, stream.name)
     pending: list[Page] = []
     records = 0
+    writing: asyncio.Task[None] | None = None
     try:
         async for page in stream.read(checkpoint, started):
             pending.append(page)
             records += len(page.records)
             if records >= BATCH_RECORDS:
                 batch, pending, records = pending, [], 0
-                await _write_batch(connector.name, stream.name, batch, engine, policy, report, lease)
+                if writing is not None:
+                    await writing  # a failed write ends the pull here, this batch unwritten
+                writing = asyncio.create_task(
+                    _write_batch(connector.name, stream.name, batch, engine, policy, report, lease)
+                )
     finally:
+        if writing is not None:
+            await writing
         if pending:
             await _write_batch(connector.name, stream.name, pending, engine, policy, report, lease)
 
