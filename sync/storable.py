@@ -15,13 +15,11 @@ and the raw vendor JSON is not kept at all when its retention is zero days.
 
 from __future__ import annotations
 
-import abc
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Integer, String, TypeDecorator
@@ -65,48 +63,27 @@ class Storable:
 def storable(
     stream: str, records: Sequence[PulledRecord], now: datetime, minimization: Minimization
 ) -> Storable:
-    """The records the store can hold, minimized, and a skip (with its reason) for each other one.
-
-    A page is first checked field by field across all its records (C loops: `max(map(len, …))`,
-    one JSON encoding of every value); record by record, naming each misfit's reason, only when
-    that finds one. Per record, the checks were most of this module's cost on every pulled page.
-    """
-    latest = now + FUTURE_SLACK
-    # A dropped property cannot make a record unstorable: minimize first.
-    minimized = [_minimized(record, minimization) for record in records]
-    if _all_fit(minimized, latest):
-        return Storable(minimized, [])
+    """The records the store can hold, minimized, and a skip (with its reason) for each other one."""
     kept: list[PulledRecord] = []
     skipped: list[SkippedRecord] = []
-    for record in minimized:
-        problem = _problem(record, latest)
+    latest = now + FUTURE_SLACK
+    for record in records:
+        minimized = _minimized(record, minimization)  # a dropped property cannot make a record unstorable
+        problem = _problem(minimized, latest)
         if problem is None:
-            kept.append(record)
+            kept.append(minimized)
         else:
             skipped.append(SkippedRecord(stream, record.vendor_id[:128], problem))
     return Storable(kept, skipped)
 
 
-def _all_fit(records: Sequence[Canonical], latest: datetime) -> bool:
-    """Whether every record fits every column (True is certain; False means look record by record)."""
-    by_type: dict[type[Canonical], list[Canonical]] = {}
-    for record in records:
-        by_type.setdefault(type(record), []).append(record)
-    for record_type, group in by_type.items():
-        for name, limit in _checks(record_type):
-            if not limit.fits_all([v for v in map(attrgetter(name), group) if v is not None], latest):
-                return False
-        if record_type is Order:
-            lines = [line for order in group for line in order.lines]  # type: ignore[attr-defined]
-            if lines and not _all_fit(lines, latest):
-                return False
-    return True
+Check = Callable[[Any, datetime], "str | None"]
 
 
 def _problem(record: Canonical, latest: datetime) -> str | None:
-    for name, limit in _checks(type(record)):
+    for name, check in _checks(type(record)):
         value = getattr(record, name)
-        if value is not None and (problem := limit.problem(value, latest)) is not None:
+        if value is not None and (problem := check(value, latest)) is not None:
             return f"{name} {problem}"
     if isinstance(record, Order):
         for line in record.lines:
@@ -116,80 +93,33 @@ def _problem(record: Canonical, latest: datetime) -> str | None:
 
 
 @functools.cache
-def _checks(record_type: type[Canonical]) -> tuple[tuple[str, Limit], ...]:
-    """(field, limit) for every field the store keeps in a column of its own name that has a limit."""
+def _checks(record_type: type[Canonical]) -> tuple[tuple[str, Check], ...]:
+    """(field, check) for every field the store keeps in a column of its own name that has a limit."""
     found = []
     for name in record_type.model_fields:
         column = next((c for t in _TABLES[record_type] if (c := t.__table__.c.get(name)) is not None), None)
-        limit = _column_limit(column) if column is not None else None
-        if limit is not None:
-            found.append((name, limit))
+        check = _column_check(column) if column is not None else None
+        if check is not None:
+            found.append((name, check))
     return tuple(found)
 
 
-class Limit(abc.ABC):
-    """One column's limit (built once: ingest checks it on every record)."""
-
-    @abc.abstractmethod
-    def problem(self, value: Any, latest: datetime) -> str | None:
-        """What makes this one value unstorable, or None."""
-
-    @abc.abstractmethod
-    def fits_all(self, values: list[Any], latest: datetime) -> bool:
-        """Whether every one of these (non-None) values is storable, checked at once."""
-
-
-@dataclass(frozen=True, slots=True)
-class _DateLimit(Limit):
-    def problem(self, value: Any, latest: datetime) -> str | None:
-        return None if EARLIEST <= value <= latest else _IMPLAUSIBLE_DATE
-
-    def fits_all(self, values: list[Any], latest: datetime) -> bool:
-        return not values or (min(values) >= EARLIEST and max(values) <= latest)
-
-
-@dataclass(frozen=True, slots=True)
-class _LengthLimit(Limit):
-    length: int
-
-    def problem(self, value: Any, latest: datetime) -> str | None:
-        return f"longer than {self.length} characters" if len(value) > self.length else None
-
-    def fits_all(self, values: list[Any], latest: datetime) -> bool:
-        return max(map(len, values), default=0) <= self.length
-
-
-@dataclass(frozen=True, slots=True)
-class _IntegerLimit(Limit):
-    bound: int
-
-    def problem(self, value: Any, latest: datetime) -> str | None:
-        return None if -self.bound <= value < self.bound else "out of the integer range the store holds"
-
-    def fits_all(self, values: list[Any], latest: datetime) -> bool:
-        return not values or (-self.bound <= min(values) and max(values) < self.bound)
-
-
-@dataclass(frozen=True, slots=True)
-class _JsonLimit(Limit):
-    def problem(self, value: Any, latest: datetime) -> str | None:
-        return _json_problem(value)
-
-    def fits_all(self, values: list[Any], latest: datetime) -> bool:
-        return _json_problem(values) is None  # nesting them one level deeper can only fail more
-
-
-def _column_limit(column: Column[Any]) -> Limit | None:
+def _column_check(column: Column[Any]) -> Check | None:
+    """The check of one column's limit (built once: ingest runs it on every record)."""
     kind = column.type
     if isinstance(kind, UtcDateTime):
-        return _DateLimit()
+        return lambda value, latest: None if EARLIEST <= value <= latest else _IMPLAUSIBLE_DATE
     kind = kind.impl if isinstance(kind, TypeDecorator) else kind  # SQLModel's AutoString wraps String
     if isinstance(kind, String) and kind.length is not None:
-        return _LengthLimit(kind.length)
+        length, too_long = kind.length, f"longer than {kind.length} characters"
+        return lambda value, _: too_long if len(value) > length else None
     if isinstance(kind, Integer):
-        return _IntegerLimit(_INT_RANGE[BigInteger if isinstance(kind, BigInteger) else Integer])
+        limit = _INT_RANGE[BigInteger if isinstance(kind, BigInteger) else Integer]
+        return lambda value, _: (
+            None if -limit <= value < limit else "out of the integer range the store holds"
+        )
     if isinstance(kind, JSON):
-        return _JsonLimit()
+        return lambda value, _: _json_problem(value)
     return None
 
 
