@@ -12,8 +12,11 @@ Each stream is pulled under a lease (sync/leases.py): a stream another espd is p
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +34,15 @@ log = logging.getLogger("espd.pull")
 # Pages are written together up to about this many records: a page's commit and identity lookups
 # cost more than its rows when pages are small (Shopify's GraphQL order pages hold ~14 orders).
 BATCH_RECORDS = 2_000
+# Young-generation collection threshold while any stream is pulled (Python's default is 700). A
+# batch holds tens of thousands of short-lived, acyclic containers (vendor JSON, canonical records):
+# at 700 the collector ran hundreds of times per batch, promoted each batch's live records and then
+# walked the whole heap in full collections, about a third of the pull's CPU (py-spy on
+# bench/pull_throughput.py). The default comes back when the last pull ends.
+PULL_GC_THRESHOLD = 50_000
+_gc_lock = threading.Lock()
+_gc_pulls = 0
+_gc_saved: tuple[int, int, int] = gc.get_threshold()
 
 
 @dataclass
@@ -64,6 +76,25 @@ def store_pages(
         return write_page(session, connector, stream, merged, policy)
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the young-generation threshold to `PULL_GC_THRESHOLD` for the pulls running (nested
+    and concurrent ones counted, so the first to start saves the setting and the last to end restores it)."""
+    global _gc_pulls, _gc_saved
+    with _gc_lock:
+        if _gc_pulls == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(PULL_GC_THRESHOLD, _gc_saved[0]), *_gc_saved[1:])
+        _gc_pulls += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pulls -= 1
+            if _gc_pulls == 0:
+                gc.set_threshold(*_gc_saved)
+
+
 class LeaseLost(Exception):
     """This process stalled past its lease and another took the stream over: stop pulling it."""
 
@@ -79,7 +110,8 @@ async def pull_stream(
     """Pull one stream to its end; an API error ends it with the pages so far kept and reported."""
     report = StreamReport(connector.name, stream.name)
     try:
-        await _pull_pages(connector, stream, engine, policy, started, report, lease)
+        with _fewer_collections():
+            await _pull_pages(connector, stream, engine, policy, started, report, lease)
     except LeaseLost as exc:
         report.error = str(exc)
         log.error("event=stream_lease_lost connector=%s stream=%s", connector.name, stream.name)
@@ -103,19 +135,28 @@ async def _pull_pages(
     """Read the stream, writing its pages in batches of about `BATCH_RECORDS` records.
 
     Each batch goes in one transaction with the checkpoint of its last page, so a crash re-reads at
-    most one batch; pages read before an API error are still written.
+    most one batch; pages read before an API error are still written. A batch is written (on its
+    worker thread) while the next one is read and parsed, one batch at a time so batches and their
+    checkpoints land in order: SQLite releases the GIL while it works, so the two overlap.
     """
     checkpoint = await asyncio.to_thread(_load_checkpoint, engine, connector.name, stream.name)
     pending: list[Page] = []
     records = 0
+    writing: asyncio.Task[None] | None = None
     try:
         async for page in stream.read(checkpoint, started):
             pending.append(page)
             records += len(page.records)
             if records >= BATCH_RECORDS:
                 batch, pending, records = pending, [], 0
-                await _write_batch(connector.name, stream.name, batch, engine, policy, report, lease)
+                if writing is not None:
+                    await writing  # a failed write ends the pull here, this batch unwritten
+                writing = asyncio.create_task(
+                    _write_batch(connector.name, stream.name, batch, engine, policy, report, lease)
+                )
     finally:
+        if writing is not None:
+            await writing
         if pending:
             await _write_batch(connector.name, stream.name, pending, engine, policy, report, lease)
 
