@@ -32,7 +32,9 @@ PER_CUSTOMER = ("orders", "lines", "events", "customers")
 
 
 class ChunkSource(Protocol):
-    """A shop cut into `n_chunks` disjoint sets of customers by `chunk_of` their id.
+    """A shop cut into `n_chunks` disjoint sets of customers by a stable function of their id (`chunk_of`
+    for frames in memory; the store uses `profile_id % 1024`, which SQL computes). Training reads the
+    first chunks, so the function should not follow behaviour (a hash or modulo does not).
 
     `chunk(i)` returns the validated frames of chunk i's customers (every campaign, which is not per
     customer); reading them is the source's business. Chunks may be read several times (one pass to
