@@ -18,7 +18,7 @@ from engine.backend import LOCAL, Backend
 from engine.baseline import Baseline
 from engine.chunks import ChunkSource, chunk_features, concat_frames, gather
 from engine.explain import baseline_reasons, top_reasons
-from engine.frames import History, history_at
+from engine.frames import History, history_at, to_utc_timestamp
 from engine.models import (
     ModelSpec,
     Snapshot,
@@ -229,7 +229,7 @@ class ChunkedScoringResult:
 
 def score_chunks(
     source: ChunkSource,
-    cutoff: pd.Timestamp,
+    cutoff: object,
     horizon_days: int = 30,
     churn_horizon_days: int = 90,
     clv_horizons: tuple[int, ...] = (365,),
@@ -249,6 +249,7 @@ def score_chunks(
     """
     config = config or TrainingConfig()
     specs = model_specs(horizon_days, churn_horizon_days)
+    cutoff = to_utc_timestamp(cutoff)
     sample: list[History] = []
 
     def keep(index: int, history: History) -> None:
@@ -271,7 +272,7 @@ def score_chunks(
         sample.clear()
         trained_on = _buyers(training)
         chosen = train_all(training, specs, config, progress, backend)[1]
-        del training
+        del training  # the sample's rows go before pass two reads the chunks again
     else:
         chosen = _given(models, specs)
     if progress:
