@@ -29,6 +29,7 @@ from engine.frames import History, ShopFrames, history_at
 # Below this many buyers per chunk the fixed cost of each groupby pass outweighs the memory saved.
 DEFAULT_CHUNK_CUSTOMERS = 50_000
 PER_CUSTOMER = ("orders", "lines", "events", "customers")
+CHUNK_HASH_KEY = "espd-chunk-hash1"  # 16 characters, as pandas' hash key must be
 
 
 class ChunkSource(Protocol):
@@ -48,8 +49,15 @@ class ChunkSource(Protocol):
 
 
 def chunk_of(ids: pd.Series, n_chunks: int) -> np.ndarray:
-    """The chunk (0 .. n_chunks - 1) of each customer id: a keyed hash that is stable across processes."""
-    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False, categorize=True).to_numpy()
+    """The chunk (0 .. n_chunks - 1) of each customer id: a keyed hash that is stable across processes.
+
+    Its own key: the models split customers into validation and training by pandas' default-keyed hash
+    modulo 5, so with that hash every customer of chunk 0 of 20 chunks (the training sample) would have
+    been a validation customer, and nothing would have been left to train on.
+    """
+    hashed = pd.util.hash_pandas_object(
+        ids.astype(str), index=False, categorize=True, hash_key=CHUNK_HASH_KEY
+    ).to_numpy()
     return (hashed % np.uint64(n_chunks)).astype(np.int64)
 
 
