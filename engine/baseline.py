@@ -6,7 +6,7 @@ bought twice yet) it falls back to a pooled-rate rule and says so in `descriptio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ class Baseline:
     bgnbd: BGNBD | None
     gamma_gamma: GammaGamma | None
     description: str
+    # Population figures the fallbacks use, fixed at fitting so a chunk of the buyers scores as the whole.
+    pooled_rate: float
+    mean_order_value: float
 
     def _xtT(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return tuple(self.summary[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
@@ -34,8 +37,7 @@ class Baseline:
     def _rule_rate(self) -> np.ndarray:
         """Orders per day, shrunk toward the pooled rate with 30 days of prior exposure."""
         n, T = self.summary["n_orders"].to_numpy(), self.summary["T"].to_numpy() + 1.0
-        pooled = n.sum() / T.sum()
-        return (n - 1 + pooled * 30.0) / (T + 30.0)
+        return (n - 1 + self.pooled_rate * 30.0) / (T + 30.0)
 
     def p_alive(self) -> np.ndarray:
         """BG/NBD's P(active); unknown (NaN) under the rule, which has no notion of dropout."""
@@ -56,8 +58,12 @@ class Baseline:
     def order_value(self) -> np.ndarray:
         n, m = self.summary["n_orders"].to_numpy(), self.summary["monetary"].to_numpy()
         if self.gamma_gamma is None:
-            return np.full(len(n), float(np.nanmean(m)) if len(m) else 0.0)
+            return np.full(len(n), self.mean_order_value)
         return self.gamma_gamma.expected_order_value(n, m)
+
+    def for_customers(self, index: pd.Index) -> Baseline:
+        """The same fitted baseline over only the buyers in `index` (one chunk of the shop)."""
+        return replace(self, summary=self.summary.reindex(index))
 
     def predict(self, horizon_days: float) -> pd.DataFrame:
         """p_purchase, expected_orders and expected_spend over `horizon_days` per buyer."""
@@ -74,7 +80,12 @@ class Baseline:
 
 def fit_baseline(history: History) -> Baseline:
     """BG/NBD + Gamma-Gamma on the history's buyers, or the pooled-rate rule when they cannot fit."""
-    summary = btyd_summary(history)
+    return baseline_from_summary(btyd_summary(history))
+
+
+def baseline_from_summary(summary: pd.DataFrame) -> Baseline:
+    """`fit_baseline` from the buyers' `btyd_summary` rows, which a shop read in customer chunks can
+    gather chunk by chunk (they are per buyer): the same fit as on the whole history."""
     sample = _fit_sample(summary)
     notes = []
     try:
@@ -89,7 +100,15 @@ def fit_baseline(history: History) -> Baseline:
     except BTYDFitError as exc:
         gg = None
         notes.append(f"mean order value ({exc})")
-    return Baseline(summary=summary, bgnbd=bg, gamma_gamma=gg, description=" + ".join(notes))
+    n, m = summary["n_orders"].to_numpy(), summary["monetary"].to_numpy()
+    return Baseline(
+        summary=summary,
+        bgnbd=bg,
+        gamma_gamma=gg,
+        description=" + ".join(notes),
+        pooled_rate=float(n.sum() / (summary["T"].to_numpy() + 1.0).sum()) if len(n) else 0.0,
+        mean_order_value=float(np.nanmean(m)) if len(m) else 0.0,
+    )
 
 
 def _fit_sample(summary: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The Dask backend: feature chunks as Dask dataframe partitions, boosting with `lightgbm.dask`.
 
 Features: the history is cut into customer-hash chunks (`engine.chunks`), each becomes one partition of
-a Dask dataframe computed on the workers; the shop-wide columns are computed once here, as locally.
+a Dask dataframe computed on the workers; the shop-wide inputs are gathered once here and broadcast.
 Boosting: the training rows are spread over the workers and `DaskLGBMClassifier`/`DaskLGBMRegressor` train
 one data-parallel model. `lightgbm.dask` has no early stopping (its eval results are one worker's share
 of the validation rows), so a fixed number of rounds is trained and the best round is then chosen here on
@@ -25,23 +25,24 @@ from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
 from engine.backend import EARLY_STOPPING_ROUNDS, MAX_ROUNDS
 from engine.baseline import Baseline
-from engine.chunks import assemble, n_chunks_for, split_history
-from engine.features import FEATURE_COLUMNS, build_features, shop_wide_features
+from engine.chunks import (
+    ShopInputs,
+    assemble,
+    chunk_features,
+    empty_features,
+    n_chunks_for,
+    shop_inputs,
+    split_history,
+)
 from engine.frames import History
 
 LABEL = "__label__"
 TWEEDIE_POWER = 1.5  # LightGBM's default tweedie_variance_power, which the local backend trains with
 
 
-# An empty partition: what a chunk without buyers yields, and the dataframe's schema.
-_META = pd.DataFrame({c: pd.Series(dtype="float64") for c in FEATURE_COLUMNS}).rename_axis("customer_id")
-
-
-def _chunk_features(chunk: History, baseline: Baseline) -> pd.DataFrame:
-    """One partition: the chunk's features (its shop-wide columns are replaced by the whole shop's)."""
-    if chunk.orders.empty:
-        return _META
-    return build_features(chunk, baseline)
+def _partition(chunk: History, inputs: ShopInputs) -> pd.DataFrame:
+    """One partition: the chunk's features, with the whole shop's baseline and shop-wide inputs."""
+    return chunk_features(chunk, inputs)[0]
 
 
 def _loss_per_round(objective: str, y: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -106,11 +107,11 @@ class DaskBackend:
         n_chunks = max(self._workers(), n_chunks_for(history, self.chunk_customers))
         # hash=False: a cutoff scored twice must not share keys with futures being released.
         chunks = self.client.scatter(list(split_history(history, n_chunks)), hash=False)
-        shared = self.client.scatter(baseline, broadcast=True, hash=False)
+        shared = self.client.scatter(shop_inputs(history, baseline), broadcast=True, hash=False)
         frame = dd.from_delayed(
-            [delayed(_chunk_features)(chunk, shared) for chunk in chunks], meta=_META, verify_meta=False
+            [delayed(_partition)(chunk, shared) for chunk in chunks], meta=empty_features(), verify_meta=False
         )
-        return assemble([self.client.compute(frame).result()], shop_wide_features(history))
+        return assemble([self.client.compute(frame).result()])
 
     def fit_booster(
         self, params: dict[str, Any], X: pd.DataFrame, y: np.ndarray, valid: np.ndarray

@@ -8,13 +8,15 @@ correcting them with what they cannot see (engagement, discounts, trends, season
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from engine.baseline import Baseline, fit_baseline
 from engine.engagement import engagement_features
 from engine.frames import History
-from engine.replenishment import replenishment_dates
+from engine.replenishment import GapStats, gap_stats, item_cycles, replenishment_dates
 
 DAY = pd.Timedelta(days=1)
 BTYD_HORIZONS = (30, 90, 365)
@@ -146,7 +148,7 @@ def _since_order_features(history: History, index: pd.Index) -> pd.DataFrame:
     return out.fillna(0.0).set_axis(index)
 
 
-def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
+def _replenishment_features(history: History, index: pd.Index, cycles: pd.DataFrame) -> pd.DataFrame:
     """The customer's next refill of a category the shop's buyers re-buy on a cycle.
 
     Refills are a large, well-timed share of orders in shops with consumables: how soon the next one is
@@ -154,7 +156,7 @@ def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
     """
     if history.frames.lines.empty:
         return pd.DataFrame(index=index)
-    due = replenishment_dates(history, level="category")
+    due = replenishment_dates(history, level="category", cycles=cycles)
     if due.empty:
         return pd.DataFrame(index=index)
     elapsed = (history.cutoff - due["last_purchase_at"]) / DAY
@@ -169,28 +171,54 @@ def _replenishment_features(history: History, index: pd.Index) -> pd.DataFrame:
     ).reindex(index)
 
 
-def _shop_rate(orders: pd.DataFrame, first: pd.Series, start: pd.Timestamp, days: int) -> float:
-    """Share of the buyers known at `start` who bought in [start, start + days); NaN before any data."""
-    known = first.index[first < start]
-    if len(known) == 0:
-        return float("nan")
-    window = orders["ordered_at"].ge(start) & orders["ordered_at"].lt(start + days * DAY)
-    return float(known.isin(orders.loc[window, "customer_id"]).mean())  # hashed: fast on 100k ids
+# The shop-wide repeat rates: (days before the cutoff the window starts, its length in days).
+RATE_WINDOWS = {"shop_rate_prev_30": (30, 30), "shop_rate_ly_30": (365, 30), "shop_rate_ly_90": (365, 90)}
 
 
-def _shop_features(history: History) -> dict[str, float]:
-    """Shop-wide repeat rates: the last 30 days, and the coming 30 / 90 days one year earlier.
+@dataclass(frozen=True)
+class ShopWide:
+    """What the features of one customer need from the others: the category refill cycles and the
+    shop's repeat rates (`shop_totals(history).shop_wide()` on the whole shop)."""
+
+    cycles: pd.DataFrame
+    rates: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ShopTotals:
+    """The counts `ShopWide` is computed from. Those of disjoint sets of customers add up, so a shop
+    read in customer chunks gets, summed over its chunks, exactly the whole shop's."""
+
+    gaps: GapStats
+    known: pd.Series  # rate name -> buyers known at the window's start
+    bought: pd.Series  # rate name -> of those, buyers who ordered in the window
+
+    def __add__(self, other: ShopTotals) -> ShopTotals:
+        return ShopTotals(self.gaps + other.gaps, self.known + other.known, self.bought + other.bought)
+
+    def shop_wide(self) -> ShopWide:
+        """Repeat rates are NaN before any data (nobody known at a window's start)."""
+        rates = {name: float(self.bought[name] / self.known[name]) if self.known[name] else float("nan")
+                 for name in RATE_WINDOWS}  # fmt: skip
+        return ShopWide(item_cycles(self.gaps), rates)
+
+
+def shop_totals(history: History) -> ShopTotals:
+    """Repeat rates: the last 30 days, and the coming 30 / 90 days one year earlier, as counts.
 
     The same season last year tells the model how busy the window it predicts usually is (a January
     after a December peak), which a per-customer history and the calendar alone cannot.
     """
-    cutoff, year, orders = history.cutoff, 365 * DAY, history.orders
+    orders = history.orders
     first = orders.groupby("customer_id")["ordered_at"].min()
-    return {
-        "shop_rate_prev_30": _shop_rate(orders, first, cutoff - 30 * DAY, 30),
-        "shop_rate_ly_30": _shop_rate(orders, first, cutoff - year, 30),
-        "shop_rate_ly_90": _shop_rate(orders, first, cutoff - year, 90),
-    }
+    known, bought = {}, {}
+    for name, (back, days) in RATE_WINDOWS.items():
+        start = history.cutoff - back * DAY
+        ids = first.index[first < start]
+        window = orders["ordered_at"].ge(start) & orders["ordered_at"].lt(start + days * DAY)
+        known[name] = len(ids)
+        bought[name] = int(ids.isin(orders.loc[window, "customer_id"]).sum())  # hashed: fast on 100k ids
+    return ShopTotals(gap_stats(history, level="category"), pd.Series(known), pd.Series(bought))
 
 
 def _customer_features(history: History, index: pd.Index) -> pd.DataFrame:
@@ -227,12 +255,17 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def build_features(history: History, baseline: Baseline | None = None) -> pd.DataFrame:
+def build_features(
+    history: History, baseline: Baseline | None = None, shop: ShopWide | None = None
+) -> pd.DataFrame:
     """The feature matrix of every buyer known at `history.cutoff`, columns exactly `FEATURE_COLUMNS`.
 
-    Pass the `baseline` already fitted on the same history to avoid fitting it twice.
+    Pass the `baseline` already fitted on the same history to avoid fitting it twice. When `history`
+    holds only some customers of a shop (a chunk, `engine.chunks`), pass the `baseline` and `shop`
+    of the whole shop: the features are then exactly those of the whole history.
     """
     baseline = baseline or fit_baseline(history)
+    shop = shop or shop_totals(history).shop_wide()
     base = _order_features(history)
     index = base.index
     parts = [
@@ -241,30 +274,13 @@ def build_features(history: History, baseline: Baseline | None = None) -> pd.Dat
         _event_features(history, index),
         _since_order_features(history, index),
         _customer_features(history, index),
-        _replenishment_features(history, index),
+        _replenishment_features(history, index, shop.cycles),
         _btyd_features(baseline, index),
     ]
     feats = pd.concat(parts, axis=1)
     # The cutoff's time of year: rolling cutoffs span seasons, so the model can learn the shop's cycle.
     day_of_year = 2 * np.pi * history.cutoff.day_of_year / 365.25
     feats["season_sin"], feats["season_cos"] = np.sin(day_of_year), np.cos(day_of_year)
-    for name, value in _shop_features(history).items():
+    for name, value in shop.rates.items():
         feats[name] = value
     return feats.reindex(columns=list(FEATURE_COLUMNS)).astype("float64")
-
-
-# The columns that read other customers' rows (item refill cycles, shop repeat rates): computing features
-# chunk by chunk (engine.chunks) takes them from the whole history instead of from each chunk.
-SHOP_WIDE_COLUMNS: tuple[str, ...] = (
-    "refill_due_days", "refill_cycle_ratio", "refill_items", "shop_rate_prev_30", "shop_rate_ly_30",
-    "shop_rate_ly_90",
-)  # fmt: skip
-
-
-def shop_wide_features(history: History) -> pd.DataFrame:
-    """`SHOP_WIDE_COLUMNS` of every buyer known at `history.cutoff`, from the whole history."""
-    index = pd.Index(history.orders["customer_id"].unique(), name="customer_id").sort_values()
-    feats = _replenishment_features(history, index)
-    for name, value in _shop_features(history).items():
-        feats[name] = value
-    return feats.reindex(columns=list(SHOP_WIDE_COLUMNS)).astype("float64")

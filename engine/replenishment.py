@@ -67,23 +67,82 @@ class ItemCycle:
 
 
 def replenishment_dates(
-    history: History, level: Level = "product", config: ReplenishmentConfig | None = None
+    history: History,
+    level: Level = "product",
+    config: ReplenishmentConfig | None = None,
+    cycles: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per customer x item with a repeat cycle: cycle, next date with an interval, and model_kind.
 
     Only items that the population re-buys (see `ReplenishmentConfig`) get rows; every buyer of such
-    an item gets one, even after a single purchase (`model_kind` = population_prior).
+    an item gets one, even after a single purchase (`model_kind` = population_prior). `cycles` are the
+    population's item cycles (`item_cycles`) when `history` holds only some of the customers (a chunk);
+    by default they are fitted on `history` itself.
     """
     cfg = config or ReplenishmentConfig()
-    if level not in _ITEM_COLUMN:
-        raise ValueError(f"level: expected 'product' or 'category', got {level!r}")
-    occasions = _occasions(history.frames.lines, _ITEM_COLUMN[level], cfg)
-    gaps = _gaps(occasions)
-    cycles = _item_cycles(occasions, gaps, cfg)
+    occasions, gaps = _occasions_and_gaps(history, level, cfg)
+    if cycles is None:
+        cycles = item_cycles(_gap_stats(occasions, gaps), cfg)
     per_customer = _customer_summary(occasions, gaps).merge(cycles, on="item", how="inner")
     out = _predict(per_customer, history.cutoff, cfg)
     out.insert(1, "level", level)
     return out.loc[:, list(OUTPUT_COLUMNS)].sort_values(["customer_id", "item"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class GapStats:
+    """What the population's item cycles are fitted from, as counts: the stats of two disjoint sets of
+    customers add up to the stats of both, so a shop read chunk by chunk gets the cycles of the whole.
+
+    Exact, not a sketch: gaps are whole days, so each item's log-gaps take few distinct values, and the
+    medians `_fit_item` takes are read off the counted values (`_weighted_median`).
+    """
+
+    buyers: pd.Series  # item -> customers who bought it
+    repeaters: pd.Series  # item -> customers who bought it again
+    log_gaps: pd.Series  # (item, log-gap) -> gaps
+    own_spread: pd.Series  # (item, |log-gap - the customer's median|) -> gaps of customers with 2+ gaps
+
+    def __add__(self, other: GapStats) -> GapStats:
+        return GapStats(
+            *(
+                a.add(b, fill_value=0).astype("int64")
+                for a, b in zip(_fields(self), _fields(other), strict=True)
+            )
+        )
+
+
+def _fields(stats: GapStats) -> tuple[pd.Series, ...]:
+    return stats.buyers, stats.repeaters, stats.log_gaps, stats.own_spread
+
+
+def gap_stats(
+    history: History, level: Level = "product", config: ReplenishmentConfig | None = None
+) -> GapStats:
+    """The `GapStats` of the history's customers."""
+    return _gap_stats(*_occasions_and_gaps(history, level, config or ReplenishmentConfig()))
+
+
+def item_cycles(stats: GapStats, config: ReplenishmentConfig | None = None) -> pd.DataFrame:
+    """Population cycle per item (columns item, mu, tau2, sigma2), for items enough people re-buy."""
+    cfg = config or ReplenishmentConfig()
+    share = (stats.repeaters / stats.buyers.reindex(stats.repeaters.index)).fillna(0.0)
+    eligible = stats.repeaters.index[
+        (stats.repeaters >= cfg.min_item_repeaters) & (share >= cfg.min_repeat_share)
+    ]
+    rows = [{"item": item, **asdict(_fit_item(stats, item))} for item in sorted(eligible)]
+    cycles = pd.DataFrame(rows, columns=["item", "mu", "tau2", "sigma2"])
+    spread = np.sqrt(cycles["tau2"] + cycles["sigma2"])
+    return cycles.loc[spread <= cfg.max_log_gap_spread].reset_index(drop=True)
+
+
+def _occasions_and_gaps(
+    history: History, level: Level, cfg: ReplenishmentConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if level not in _ITEM_COLUMN:
+        raise ValueError(f"level: expected 'product' or 'category', got {level!r}")
+    occasions = _occasions(history.frames.lines, _ITEM_COLUMN[level], cfg)
+    return occasions, _gaps(occasions)
 
 
 def _occasions(lines: pd.DataFrame, item_column: str, cfg: ReplenishmentConfig) -> pd.DataFrame:
@@ -102,31 +161,46 @@ def _gaps(occasions: pd.DataFrame) -> pd.DataFrame:
     return gaps.assign(log_gap=np.log(gaps["gap"].to_numpy(dtype=float)))
 
 
-def _item_cycles(occasions: pd.DataFrame, gaps: pd.DataFrame, cfg: ReplenishmentConfig) -> pd.DataFrame:
-    """Population cycle per item, for items enough people re-buy."""
-    buyers = occasions.groupby("item")["customer_id"].nunique()
-    repeaters = gaps.groupby("item")["customer_id"].nunique()
-    share = (repeaters / buyers.reindex(repeaters.index)).fillna(0.0)
-    eligible = repeaters.index[(repeaters >= cfg.min_item_repeaters) & (share >= cfg.min_repeat_share)]
-    rows = [
-        {"item": item, **asdict(_fit_item(group))}
-        for item, group in gaps.loc[gaps["item"].isin(eligible)].groupby("item", sort=True)
-    ]
-    cycles = pd.DataFrame(rows, columns=["item", "mu", "tau2", "sigma2"])
-    spread = np.sqrt(cycles["tau2"] + cycles["sigma2"])
-    return cycles.loc[spread <= cfg.max_log_gap_spread].reset_index(drop=True)
+def _gap_stats(occasions: pd.DataFrame, gaps: pd.DataFrame) -> GapStats:
+    per_customer = gaps.groupby(["customer_id", "item"])["log_gap"]
+    deviations = (gaps["log_gap"] - per_customer.transform("median")).abs()
+    multi = (per_customer.transform("size") >= 2).to_numpy()
+    return GapStats(
+        buyers=occasions.groupby("item")["customer_id"].nunique(),
+        repeaters=gaps.groupby("item")["customer_id"].nunique(),
+        log_gaps=gaps.groupby(["item", "log_gap"]).size(),
+        own_spread=deviations[multi].groupby([gaps["item"][multi], deviations[multi]]).size(),
+    )
 
 
-def _fit_item(gaps: pd.DataFrame) -> ItemCycle:
+def _weighted_median(values: np.ndarray, counts: np.ndarray) -> float:
+    """`np.median` of `values` each repeated `counts` times, without materialising the repeats."""
+    order = np.argsort(values, kind="stable")
+    values, ends = values[order], np.cumsum(counts[order])
+    n = int(ends[-1])
+
+    def nth(k: int) -> float:
+        return float(values[np.searchsorted(ends, k, side="right")])
+
+    return nth(n // 2) if n % 2 else (nth(n // 2 - 1) + nth(n // 2)) / 2
+
+
+def _counted(series: pd.Series, item: object) -> tuple[np.ndarray, np.ndarray]:
+    """The values counted for `item` in a (item, value) -> count series, and their counts."""
+    if item not in series.index.get_level_values(0):
+        return np.empty(0), np.empty(0, dtype="int64")
+    part = series.xs(item, level=0)
+    return part.index.to_numpy(dtype="float64"), part.to_numpy(dtype="int64")
+
+
+def _fit_item(stats: GapStats, item: object) -> ItemCycle:
     """Robust centre and the split of log-gap variance into within- and between-customer parts."""
-    log_gap = gaps["log_gap"].to_numpy()
-    mu = float(np.median(log_gap))
-    total = max(float(_MAD_TO_SD * np.median(np.abs(log_gap - mu))) ** 2, 1e-4)
-    per_customer = gaps.groupby("customer_id")["log_gap"]
-    deviations = (gaps["log_gap"] - per_customer.transform("median")).to_numpy()
-    multi = per_customer.transform("size").to_numpy() >= 2
+    log_gap, counts = _counted(stats.log_gaps, item)
+    mu = _weighted_median(log_gap, counts)
+    total = max(float(_MAD_TO_SD * _weighted_median(np.abs(log_gap - mu), counts)) ** 2, 1e-4)
+    spread, multi = _counted(stats.own_spread, item)
     if multi.sum() >= 5:
-        within = float(_MAD_TO_SD * np.median(np.abs(deviations[multi]))) ** 2
+        within = float(_MAD_TO_SD * _weighted_median(spread, multi)) ** 2
         # The median absolute deviation from a customer's own median understates the spread for small n.
         within = float(np.clip(within * 1.5, 1e-4, total))
     else:

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from engine.backend import LOCAL, Backend
+from engine.baseline import Baseline
+from engine.chunks import ChunkSource, chunk_features, concat_frames, gather
 from engine.explain import baseline_reasons, top_reasons
-from engine.frames import History
+from engine.frames import History, history_at, to_utc_timestamp
 from engine.models import (
     ModelSpec,
     Snapshot,
@@ -147,7 +149,22 @@ def score_customers(
     if progress:
         progress("scoring customers")
     now = cache.at(history.cutoff)
-    feats, base = now.features, now.baseline
+    scores = _finish(
+        _predictions(models, now.features, now.baseline, history.cutoff, horizon_days, clv_horizons)
+    )
+    messages = _messages(models, now.baseline)
+    return ScoringResult(scores=scores, models=models, snapshots=cache, messages=messages)
+
+
+def _predictions(
+    models: Mapping[str, TrainedModel],
+    feats: pd.DataFrame,
+    base: Baseline,
+    cutoff: pd.Timestamp,
+    horizon_days: int,
+    clv_horizons: tuple[int, ...],
+) -> pd.DataFrame:
+    """Every score of the buyers in `feats` that depends on them alone (all but the CLV tier, a rank)."""
     pred = {name: predict_model(m, feats, base) for name, m in models.items()}
     expected_orders = np.clip(pred["orders"], 0.0, None)
     spend = np.clip(pred["spend"], 0.0, None)
@@ -161,12 +178,10 @@ def score_customers(
             base_orders > 1e-9, base.expected_orders(h) / np.maximum(base_orders, 1e-9), h / horizon_days
         )
         scores[f"clv_{h}"] = spend * shape
-    first_clv = scores[f"clv_{clv_horizons[0]}"].to_numpy()
-    scores["clv_tier"] = _clv_tier(first_clv)
     scores["churn_risk"] = 1.0 - np.clip(pred["churn"], 0.0, 1.0)
     scores["churn_band"] = _band(scores["churn_risk"].to_numpy(), CHURN_BANDS)
     scores["next_order_date"] = _next_order_date(
-        history.cutoff, scores["p_purchase"].to_numpy(), horizon_days
+        cutoff, scores["p_purchase"].to_numpy(), horizon_days
     ).to_numpy()
     kinds = {name: m.kind for name, m in models.items()}
     for name, kind in kinds.items():
@@ -175,7 +190,104 @@ def score_customers(
     scores["model_kind"] = distinct.pop() if len(distinct) == 1 else "mixed"
     scores["reasons_purchase"] = _reasons(models["purchase"], feats)
     scores["reasons_churn"] = _reasons(models["churn"], feats)
+    return scores
+
+
+def _finish(scores: pd.DataFrame) -> pd.DataFrame:
+    """All buyers' scores with the CLV tier, ranked on the first CLV horizon among them all."""
+    first_clv = [c for c in scores.columns if c.startswith("clv_")]
+    scores.insert(
+        scores.columns.get_loc(first_clv[-1]) + 1, "clv_tier", _clv_tier(scores[first_clv[0]].to_numpy())
+    )
+    scores.index.name = "customer_id"
+    return scores.reset_index()
+
+
+def _messages(models: Mapping[str, TrainedModel], base: Baseline) -> list[str]:
     messages = [f"{name}: {m.kind} ({m.reason})" for name, m in models.items()]
     messages.append(f"baseline: {base.description}")
-    scores.index.name = "customer_id"
-    return ScoringResult(scores=scores.reset_index(), models=models, snapshots=cache, messages=messages)
+    return messages
+
+
+# Training on a chunked shop reads at most this many buyers (the first chunks, a uniform hash sample).
+# LightGBM sees at most `TrainingConfig.max_train_rows` (300k) customer x cutoff rows anyway, which ~13
+# cutoffs of 50k buyers already fill; more buyers would cost feature time and memory for no more rows.
+# 50k buyers also leave a holdout that pins AUC down to about +-0.005.
+MAX_TRAIN_CUSTOMERS = 50_000
+
+
+@dataclass
+class ChunkedScoringResult:
+    """Scores per customer and the models behind them, from a shop read chunk by chunk."""
+
+    scores: pd.DataFrame
+    models: dict[str, TrainedModel]
+    messages: list[str]
+    baseline: Baseline  # fitted on every buyer; `summary` holds one small row per buyer
+    trained_on: int = 0  # buyers in the training sample (0: the given models scored)
+
+
+def score_chunks(
+    source: ChunkSource,
+    cutoff: object,
+    horizon_days: int = 30,
+    churn_horizon_days: int = 90,
+    clv_horizons: tuple[int, ...] = (365,),
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+    models: Mapping[str, TrainedModel] | None = None,
+    backend: Backend = LOCAL,
+    max_train_customers: int = MAX_TRAIN_CUSTOMERS,
+) -> ChunkedScoringResult:
+    """`score_customers` on a shop read one customer chunk at a time, so memory does not grow with it.
+
+    Pass one reads every chunk for the shop-wide inputs (`engine.chunks.gather`) and keeps the first
+    chunks, up to `max_train_customers` buyers, as the training sample; training runs on that sample as
+    on a small shop (its shop-wide columns are the sample's: a uniform sample's repeat rates and refill
+    cycles estimate the shop's). Pass two reads every chunk again and scores it with the whole shop's
+    inputs. When every chunk fits in the sample the result equals `score_customers` on the whole history.
+    """
+    config = config or TrainingConfig()
+    specs = model_specs(horizon_days, churn_horizon_days)
+    cutoff = to_utc_timestamp(cutoff)
+    sample: list[History] = []
+
+    def keep(index: int, history: History) -> None:
+        held = sum(_buyers(h) for h in sample)
+        if (
+            models is None
+            and len(sample) == index
+            and (not sample or held + _buyers(history) <= max_train_customers)
+        ):
+            sample.append(history)
+
+    if progress:
+        progress(f"reading the shop's inputs from {source.n_chunks} chunks")
+    inputs = gather(source, cutoff, keep)
+    if not sum(inputs.buyers_per_chunk):
+        raise ValueError(f"no orders before {cutoff.date()}: nothing to score")
+    trained_on = 0
+    if models is None:
+        training = History(concat_frames([h.frames for h in sample]), cutoff)
+        sample.clear()
+        trained_on = _buyers(training)
+        chosen = train_all(training, specs, config, progress, backend)[1]
+        del training  # the sample's rows go before pass two reads the chunks again
+    else:
+        chosen = _given(models, specs)
+    if progress:
+        progress("scoring customers")
+    parts = []
+    for index in range(source.n_chunks):
+        feats, base = chunk_features(history_at(source.chunk(index), cutoff), inputs)
+        if len(feats):
+            parts.append(_predictions(chosen, feats, base, cutoff, horizon_days, clv_horizons))
+    scores = _finish(pd.concat(parts).sort_index(kind="stable"))
+    messages = _messages(chosen, inputs.baseline)
+    if trained_on:
+        messages.append(f"models trained on {trained_on} of {sum(inputs.buyers_per_chunk)} buyers")
+    return ChunkedScoringResult(scores, chosen, messages, inputs.baseline, trained_on)
+
+
+def _buyers(history: History) -> int:
+    return int(history.orders["customer_id"].nunique())
