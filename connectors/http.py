@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from connectors.base import EventSink
+from connectors.base import ConnectorSettings, EventSink
 from connectors.limits import Window
 
 log = logging.getLogger("espd.connectors.http")
@@ -124,10 +124,17 @@ class WindowLimiter(_PausableLimiter):
     vendor counts arrivals, which happen somewhere in between, so this never earns a 429 however
     latency varies, and at full load it costs one round trip per window of throughput. Requests
     still in flight are counted apart, so a slow response can never drop out of the window early.
+
+    `enabled=False` lets every request start at once (the vendor's own waits, `pause`, still hold):
+    for throughput benchmarks against simulators whose limits are off too, where the documented
+    windows (Brevo's 100 requests per HOUR for `GET /orders`) would measure the clock, not espd.
     """
 
-    def __init__(self, windows: Mapping[str, Sequence[Window]], scale: float = 1.0) -> None:
+    def __init__(
+        self, windows: Mapping[str, Sequence[Window]], scale: float = 1.0, enabled: bool = True
+    ) -> None:
         super().__init__()
+        self.enabled = enabled
         self.windows = {
             key: tuple(Window(max(1, int(w.requests * scale)), w.seconds) for w in ws)
             for key, ws in windows.items()
@@ -142,6 +149,9 @@ class WindowLimiter(_PausableLimiter):
         windows = self.windows.get(key)
         if windows is None:
             raise KeyError(f"no rate limit configured for {key!r}")
+        if not self.enabled:
+            yield
+            return
         async with self._lock:
             while (delay := self._delay(key, windows)) is not None:
                 await asyncio.sleep(delay)
@@ -169,6 +179,19 @@ class WindowLimiter(_PausableLimiter):
             wait = done[excess - 1] + window.seconds - now + 0.001 if excess <= len(done) else 0.01
             delay = max(delay or 0.0, wait)
         return delay
+
+
+def window_limiter(settings: ConnectorSettings, windows: Mapping[str, Sequence[Window]]) -> WindowLimiter:
+    """A connector's request windows, shaped by its options, read here so every connector that
+    limits by windows reads them alike: `rate_scale` multiplies every window (default 1: as
+    documented) and `client_limits: false` switches them off (benchmarks against unlimited simulators).
+    """
+    enabled = settings.options.get("client_limits", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(
+            f"connector {settings.name}: options.client_limits must be true or false, not {enabled!r}"
+        )
+    return WindowLimiter(windows, scale=float(settings.options.get("rate_scale", 1.0)), enabled=enabled)
 
 
 class ConcurrencyLimiter(_PausableLimiter):

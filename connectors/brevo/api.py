@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from connectors.base import ConnectorSettings, EventSink
-from connectors.http import HttpClient, Outcome, RetryPolicy, Verdict, WindowLimiter
+from connectors.http import HttpClient, Outcome, RetryPolicy, Verdict, window_limiter
 from connectors.limits import BREVO
 
 DEFAULT_BASE_URL = "https://api.brevo.com/v3"
@@ -95,7 +95,7 @@ def build_client(settings: ConnectorSettings, sink: EventSink | None) -> HttpCli
         name=settings.name,
         base_url=(settings.base_url or DEFAULT_BASE_URL).rstrip("/") + "/",
         classify=classify,
-        limiter=WindowLimiter(BREVO[plan]),
+        limiter=window_limiter(settings, BREVO[plan]),
         headers={
             "api-key": settings.secret("api_key"),
             "Accept": "application/json",

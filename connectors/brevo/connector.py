@@ -1,7 +1,8 @@
 """The Brevo connector: contacts and orders by `modifiedSince`; typed `ESPD_*` attribute push.
 
 Options (`ConnectorSettings.options`): `plan` (general | advanced | extended: the rate windows from
-`connectors.limits.BREVO`, default general), `page_size` (contacts per page, <= 1000, default 1000),
+`connectors.limits.BREVO`, default general), `rate_scale` and `client_limits` (multiply or switch off
+those windows; see `connectors.http.window_limiter`), `page_size` (contacts per page, <= 1000, default 1000),
 `page_overlap` (rows re-read per page so deletions during paging lose nothing, default 100),
 `parallel` (contact pages in flight, default 8), `settle_seconds` (T_start = sync start minus this,
 default 120), `marketing_list_ids` (lists whose members count as subscribed; default any list),

@@ -15,7 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from connectors.base import ConnectorSettings, EventSink
-from connectors.http import OK, HttpClient, Outcome, RetryPolicy, Verdict, WindowLimiter
+from connectors.http import OK, HttpClient, Outcome, RetryPolicy, Verdict, window_limiter
 from connectors.limits import KLAVIYO
 
 BASE_URL = "https://a.klaviyo.com"
@@ -100,7 +100,7 @@ def make_client(settings: ConnectorSettings, sink: EventSink | None) -> HttpClie
         name=settings.name,
         base_url=settings.base_url or BASE_URL,
         classify=classify,
-        limiter=WindowLimiter(KLAVIYO, scale=float(options.get("rate_scale", 1.0))),
+        limiter=window_limiter(settings, KLAVIYO),
         headers={
             "Authorization": f"Klaviyo-API-Key {settings.secret('api_key')}",
             "revision": str(options.get("revision", REVISION)),

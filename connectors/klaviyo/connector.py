@@ -5,7 +5,8 @@ default 4), `order_integration` (whose "Placed Order" metric counts, default "sh
 (for orders without `$currency_code`), `events_page_size` (default 200), `event_windows` (concurrent
 chains per metric for a range over a day, default 4), `small_batch` (below this
 many records, push with profile-import; default 100), `job_poll_seconds` / `job_poll_max_seconds`,
-`rate_scale`, `revision`, `max_connections`, `max_attempts`.
+`rate_scale`, `client_limits` (false: no client-side rate windows; see `connectors.http.window_limiter`),
+`revision`, `max_connections`, `max_attempts`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ a value landed)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -279,6 +280,19 @@ def test_orders_map_lines_customer_and_cancellation(brevo: Brevo) -> None:
     assert [(line.product_id, line.quantity, line.unit_price) for line in first.lines] == [("P1", 2, 12.5)]
     assert orders["O2"].cancelled_at == orders["O2"].updated_at
     assert _queries(brevo, "/v3/orders")[0]["limit"] == ["100"]
+
+
+@pytest.mark.timeout(120)  # at the documented 100 requests per hour, request 101 would wait an hour
+def test_orders_past_the_hourly_budget_need_client_limits_off(brevo: Brevo) -> None:
+    first = brevo.state.orders[0]
+    brevo.state.orders = [
+        dataclasses.replace(first, order=dataclasses.replace(first.order, order_id=f"X{i}"))
+        for i in range(101 * 90)  # 101 pages at the 90-order stride
+    ]
+    connector = _connector(brevo, streams=["orders"], client_limits=False)
+    pages = _read(connector, None, datetime.now(UTC))
+    assert len({o.vendor_id for page in pages for o in page.records}) == 101 * 90
+    assert len(_queries(brevo, "/v3/orders")) > 100
 
 
 def _push(

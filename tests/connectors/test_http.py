@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from connectors.base import ConnectorSettings
 from connectors.http import (
     AuthFailed,
     ConcurrencyLimiter,
@@ -24,6 +25,7 @@ from connectors.http import (
     Verdict,
     WindowLimiter,
     in_flight,
+    window_limiter,
 )
 from connectors.limits import Window
 from connectors.paginate import (
@@ -126,6 +128,36 @@ def test_window_limiter_never_exceeds_the_window(server) -> None:
     for i, t in enumerate(starts):
         assert sum(1 for s in starts[i:] if s < t + 0.5 - 0.02) <= 5
     assert starts[-1] - starts[0] >= 1.0  # 16 requests at 5 per 0.5 s need at least three refills
+
+
+def _settings(**options: object) -> ConnectorSettings:
+    return ConnectorSettings(name="shop", base_url=None, credentials={}, streams=(), options=options)
+
+
+def test_client_limits_off_sends_a_full_window_at_once_but_still_waits_out_a_429(server) -> None:
+    srv, log, faults = server
+    hour = {"items": [Window(5, 3600)]}  # documented windows would hold request 6 for an hour
+
+    async def run() -> None:
+        client = _client(srv.url, window_limiter(_settings(client_limits=False), hour))
+        await asyncio.gather(*(client.request("GET", "/items", limit_key="items") for _ in range(16)))
+        faults.error_status, faults.error_burst, faults.retry_after_seconds = 429, 1, 1
+        await client.request("GET", "/items", limit_key="items")
+        await client.aclose()
+
+    started = time.monotonic()
+    asyncio.run(run())
+    assert 1.0 <= time.monotonic() - started < 30
+    statuses = [e.status for e in log.entries()]
+    assert (statuses.count(200), statuses.count(429)) == (17, 1)
+
+
+def test_client_limits_are_on_unless_switched_off_and_a_bad_value_is_named() -> None:
+    hour = {"items": [Window(5, 3600)]}
+    assert window_limiter(_settings(), hour).enabled
+    assert window_limiter(_settings(rate_scale=0.5), hour).windows["items"] == (Window(2, 3600),)
+    with pytest.raises(ValueError, match=r"connector shop: options\.client_limits must be true or false"):
+        window_limiter(_settings(client_limits="no"), hour)
 
 
 def test_concurrency_cap_holds(server) -> None:
