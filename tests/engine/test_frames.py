@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine.frames import history_at, make_frames
+from engine.frames import ValidationReport, history_at, make_frames, validate_events
 
 ORDERS = pd.DataFrame(
     {
@@ -64,3 +64,29 @@ def test_frames_without_campaigns_have_an_empty_typed_campaigns_frame() -> None:
         "discount_offer",
     ]
     assert history_at(frames, "2024-03-01").frames.campaigns.empty
+
+
+def test_ids_and_kinds_are_cleaned_row_by_row_though_computed_per_distinct_value() -> None:
+    """Each row gets its own text's cleaning: repeats, blanks, numbers and a shuffled index included."""
+    ids = [" a", "a", "a ", None, "  ", 1, 1.0, "a", "b\t", 1]
+    kinds = [" Opened", "OPENED", "opened", "clicked", "Clicked ", "x", "x", " ", "received", "x"]
+    campaigns = ["c1 ", "c1", None, "", "c2", "c2", "c1", "c1", "c3", "c3"]
+    raw = pd.DataFrame(
+        {"kind": kinds, "occurred_at": ["2024-01-01"] * len(ids), "campaign_id": campaigns},
+        index=[9, 3, 7, 1, 0, 2, 8, 4, 6, 5],
+    )
+    raw["customer_id"] = pd.Series(ids, index=raw.index, dtype="object")
+    report = ValidationReport()
+    events = validate_events(raw, report)
+
+    def cleaned(value: object) -> str | None:
+        """An id: stripped text, blank is missing."""
+        return None if value is None else str(value).strip() or None
+
+    kept = [i for i, c in enumerate(ids) if cleaned(c)]
+    assert events["customer_id"].tolist() == [cleaned(ids[i]) for i in kept]
+    assert events["kind"].tolist() == [kinds[i].strip().lower() for i in kept]  # a blank kind is kept
+    assert events["campaign_id"].fillna("-").tolist() == [cleaned(campaigns[i]) or "-" for i in kept]
+    assert events["customer_id"].tolist() == ["a", "a", "a", "1", "1.0", "a", "b", "1"]
+    assert events["customer_id"].dtype == "string" and events["kind"].dtype == "string"
+    assert report.dropped == {"events: missing customer, kind or time": 2}  # no id, blank id
