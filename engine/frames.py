@@ -191,12 +191,14 @@ def validate_lines(raw: pd.DataFrame, orders: pd.DataFrame, report: ValidationRe
             "discount": _numbers(raw["discount"]).fillna(0.0) if "discount" in raw else 0.0,
         }
     )
-    known = orders[["order_id", "customer_id", "ordered_at"]]
-    merged = df.merge(known, on="order_id", how="left", validate="many_to_one")
-    merged = _keep(merged, merged["ordered_at"].notna(), "lines: unknown order_id", report)
-    merged["product_id"] = merged["product_id"].astype("string")
-    merged["category"] = merged["category"].astype("string").fillna("unknown")
-    return merged[[*LINE_COLUMNS, "ordered_at"]]
+    # Order ids are unique once validated, so a lookup joins without a merge's sorting and checks.
+    at = pd.Index(orders["order_id"]).get_indexer(df["order_id"])
+    df = _keep(df, pd.Series(at >= 0, index=df.index), "lines: unknown order_id", report)
+    order = orders.iloc[at[at >= 0]]
+    df["customer_id"], df["ordered_at"] = order["customer_id"].array, order["ordered_at"].array
+    df["product_id"] = df["product_id"].astype("string")
+    df["category"] = df["category"].astype("string").fillna("unknown")
+    return df[[*LINE_COLUMNS, "ordered_at"]]
 
 
 def validate_events(raw: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine.frames import ValidationReport, history_at, make_frames, validate_events
+from engine.frames import LINE_COLUMNS, ValidationReport, history_at, make_frames, validate_events
 
 ORDERS = pd.DataFrame(
     {
@@ -90,3 +90,32 @@ def test_ids_and_kinds_are_cleaned_row_by_row_though_computed_per_distinct_value
     assert events["customer_id"].tolist() == ["a", "a", "a", "1", "1.0", "a", "b", "1"]
     assert events["customer_id"].dtype == "string" and events["kind"].dtype == "string"
     assert report.dropped == {"events: missing customer, kind or time": 2}  # no id, blank id
+
+
+def test_lines_take_their_orders_customer_and_time_and_unknown_orders_are_dropped() -> None:
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "order_id": ["o3", "o1", "o2"],  # validated orders come sorted by time, not by id
+            "ordered_at": ["2024-03-01", "2024-01-01", "2024-02-01"],
+            "amount": [30, 10, 20],
+        }
+    )
+    lines = pd.DataFrame(
+        {
+            "order_id": ["o2", "o9", "o1 ", None, "o3", "o2"],
+            "product_id": ["p1", "p2", "p3", "p4", None, "p6"],
+            "price": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        },
+        index=[5, 4, 3, 2, 1, 0],
+    )
+    frames, report = make_frames(orders, lines=lines)
+    got = frames.lines
+    assert got["order_id"].tolist() == ["o2", "o1", "o3", "o2"]
+    assert got["customer_id"].tolist() == ["c", "b", "a", "c"]
+    days = got["ordered_at"].dt.strftime("%m-%d").tolist()
+    assert days == ["02-01", "01-01", "03-01", "02-01"]
+    assert got["price"].tolist() == [1.0, 3.0, 5.0, 6.0] and got["product_id"].isna().tolist() == [0, 0, 1, 0]
+    assert str(got["customer_id"].dtype) == "string" and str(got["ordered_at"].dtype) == "datetime64[ns, UTC]"
+    assert got.columns.tolist() == [*LINE_COLUMNS, "ordered_at"]
+    assert report.dropped == {"lines: unknown order_id": 2}  # o9, and the line without an order id
