@@ -178,10 +178,11 @@ def _splits(node: dict[str, Any]) -> Iterator[_Split]:
 
 
 def _routes(splits: list[_Split], rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
-    """The first row of each distinct route (the side taken at every split), and each row's route.
+    """One row of each distinct route (the side taken at every split), and each row's route number.
 
-    Routes are built bit by bit into integers, renumbered densely whenever the next bit could overflow,
-    so a tree of any size costs one comparison per split and row plus a few `np.unique` calls.
+    Routes are built bit by bit into integers, renumbered whenever the next bit could overflow, so a
+    tree of any size costs one comparison per split and row. Small trees' route numbers stay below a few
+    times the rows, and a table groups them without sorting.
     """
     route, bound = np.zeros(len(rows.values), dtype=np.int64), 1  # every route < bound
     for split in splits:
@@ -189,8 +190,13 @@ def _routes(splits: list[_Split], rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
             distinct, dense = np.unique(route, return_inverse=True)
             route, bound = dense.ravel().astype(np.int64), len(distinct)
         route, bound = route * 2 + split.goes_left(rows), bound * 2
-    _, first, inverse = np.unique(route, return_index=True, return_inverse=True)
-    return first, inverse.ravel()
+    if bound > 4 * len(route) + 2**16:
+        _, first, inverse = np.unique(route, return_index=True, return_inverse=True)
+        return first, inverse.ravel()
+    holder = np.full(bound, -1, dtype=np.int64)
+    holder[route] = np.arange(len(route))  # some row of each route: any one gives its parts
+    taken = holder >= 0
+    return holder[taken], (np.cumsum(taken) - 1)[route]
 
 
 def _iterations(booster: lgb.Booster) -> int:
@@ -224,8 +230,9 @@ def contributions(booster: lgb.Booster, values: np.ndarray) -> np.ndarray:
                 values[first], start_iteration=index, num_iteration=1, pred_contrib=True, num_threads=1
             )
         )
-        for feature in {split.feature for split in splits}:
-            total[feature] += parts[inverse, feature]
+        used = sorted({split.feature for split in splits})
+        for feature, column in zip(used, parts[:, used].T.copy(), strict=True):
+            total[feature] += column[inverse]
     return total.T
 
 
