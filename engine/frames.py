@@ -1,6 +1,7 @@
 """The engine's input contract, and the one function that cuts history at a point in time.
 
-Four pandas frames describe a shop. Every timestamp is timezone-aware UTC; ids are strings.
+Four pandas frames describe a shop. Every timestamp is timezone-aware UTC; ids are strings (validation
+converts integer ids, such as a store's profile ids, once per distinct id).
 
 orders (one row per order; required)
     customer_id str, order_id str (unique), ordered_at datetime64[UTC],
@@ -127,14 +128,16 @@ def _utc(series: pd.Series) -> pd.Series:
 
 
 def _per_distinct(series: pd.Series, clean: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """`clean(series.astype("string"))`, computed once per distinct text and spread back to the rows.
+    """`clean(series.astype("string"))`, computed once per distinct value and spread back to the rows.
 
-    Ids, kinds and categories repeat (an event's customer id dozens of times), and pandas' string
-    methods run a Python call per row: per row they were most of reading a shop. Texts are compared
-    after conversion, so 1 and 1.0 stay "1" and "1.0" as the row-wise conversion makes them.
+    Ids, kinds and categories repeat (an event's customer id dozens of times), and converting and
+    cleaning text row by row was most of reading a shop. Integer and string columns are factorized as
+    they come (each distinct value has one text), so integer ids are converted once per customer;
+    anything else is converted first, so 1 and 1.0 in one column stay "1" and "1.0".
     """
-    codes, distinct = pd.factorize(series.astype("string"))
-    cleaned = clean(pd.Series(distinct, dtype="string")).array
+    exact = isinstance(series.dtype, pd.StringDtype) or pd.api.types.is_integer_dtype(series.dtype)
+    codes, distinct = pd.factorize(series if exact else series.astype("string"))
+    cleaned = clean(pd.Series(distinct).astype("string")).array
     return pd.Series(cleaned.take(codes, allow_fill=True), index=series.index, dtype="string")
 
 

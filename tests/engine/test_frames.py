@@ -119,3 +119,25 @@ def test_lines_take_their_orders_customer_and_time_and_unknown_orders_are_droppe
     assert str(got["customer_id"].dtype) == "string" and str(got["ordered_at"].dtype) == "datetime64[ns, UTC]"
     assert got.columns.tolist() == [*LINE_COLUMNS, "ordered_at"]
     assert report.dropped == {"lines: unknown order_id": 2}  # o9, and the line without an order id
+
+
+def test_integer_ids_give_the_frames_their_texts_give() -> None:
+    """Integer ids (a store's profile ids) are converted once per id, to the text each row would get."""
+    orders = ORDERS.assign(customer_id=[7, 12])
+    events = pd.DataFrame(
+        {"customer_id": [12, 7, 12], "kind": ["opened"] * 3, "occurred_at": ["2024-01-02"] * 3},
+        index=[2, 0, 1],
+    )
+    customers = pd.DataFrame(
+        {"customer_id": pd.array([7, None, 12], dtype="Int64"), "created_at": ["2024-01-01"] * 3}
+    )
+    as_ints, _ = make_frames(orders, events=events, customers=customers)
+    as_text, _ = make_frames(
+        orders.astype({"customer_id": str}),
+        events=events.astype({"customer_id": str}),
+        customers=customers.assign(customer_id=["7", None, "12"]),
+    )
+    for name in ("orders", "events", "customers"):
+        pd.testing.assert_frame_equal(getattr(as_ints, name), getattr(as_text, name))
+    assert as_ints.events["customer_id"].tolist() == ["12", "7", "12"]
+    assert as_ints.customers["customer_id"].tolist() == ["7", "12"]  # the missing id is dropped

@@ -1,6 +1,7 @@
 """The synthetic shop (`simulators.shops`) as engine frames, the way the daemon will build them.
 
-Cancelled orders are left out, as the truth's labels leave them out.
+Cancelled orders are left out, as the truth's labels leave them out. Person ids go in as they are
+(integers): validation turns them into the text ids once per person.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def shop_frames(shop: ShopData) -> ShopFrames:
     frames, report = make_frames(
         orders=pd.DataFrame(
             {
-                "customer_id": orders["person_id"].astype(str),
+                "customer_id": orders["person_id"],
                 "order_id": orders["order_id"],
                 "ordered_at": orders["ordered_at"],
                 "amount": orders["total"],
@@ -37,7 +38,7 @@ def shop_frames(shop: ShopData) -> ShopFrames:
         ),
         events=pd.DataFrame(
             {
-                "customer_id": raw.events["person_id"].astype(str),
+                "customer_id": raw.events["person_id"],
                 "kind": raw.events["kind"],
                 "occurred_at": raw.events["occurred_at"],
                 "campaign_id": raw.events["campaign_id"],
@@ -45,7 +46,7 @@ def shop_frames(shop: ShopData) -> ShopFrames:
         ),
         customers=pd.DataFrame(
             {
-                "customer_id": raw.people["person_id"].astype(str),
+                "customer_id": raw.people["person_id"],
                 "created_at": raw.people["created_at"],
                 "timezone": raw.people.get("timezone"),
             }
