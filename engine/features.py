@@ -12,17 +12,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from engine.baseline import Baseline, fit_baseline
 from engine.engagement import engagement_features
 from engine.frames import History
-from engine.replenishment import GapStats, gap_stats, item_cycles, replenishment_dates
+from engine.replenishment import GapStats, gap_stats, item_cycles, replenishment_posteriors
 
 DAY = pd.Timedelta(days=1)
 BTYD_HORIZONS = (30, 90, 365)
 EVENT_RATES = ("open_rate_90", "click_rate_90", "days_since_open", "days_since_click", "last10_open_share")
 EVENT_YEAR = ("opened_365", "clicked_365", "open_rate_365", "click_rate_365")
 SINCE_ORDER = ("received_since_order", "opened_since_order", "clicked_since_order", "offers_since_order")
+REFILL_HORIZONS = (30, 90)
+REFILL_WINDOW = ("refill_habit_alive", *(f"refill_within_{d}" for d in REFILL_HORIZONS))
 
 
 def _days_before(cutoff: pd.Timestamp, times: pd.Series) -> pd.Series:
@@ -148,18 +151,22 @@ def _since_order_features(history: History, index: pd.Index) -> pd.DataFrame:
     return out.fillna(0.0).set_axis(index)
 
 
-def _replenishment_features(history: History, index: pd.Index, cycles: pd.DataFrame) -> pd.DataFrame:
+def _refills(history: History, cycles: pd.DataFrame) -> pd.DataFrame:
+    """Each buyer's items on a refill cycle (category level), with the posterior gap distribution."""
+    if history.frames.lines.empty:
+        return pd.DataFrame()
+    return replenishment_posteriors(history, level="category", cycles=cycles)
+
+
+def _replenishment_features(due: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """The customer's next refill of a category the shop's buyers re-buy on a cycle.
 
     Refills are a large, well-timed share of orders in shops with consumables: how soon the next one is
     due, and how far past their usual cycle the customer already is (3x means the habit probably ended).
     """
-    if history.frames.lines.empty:
-        return pd.DataFrame(index=index)
-    due = replenishment_dates(history, level="category", cycles=cycles)
     if due.empty:
         return pd.DataFrame(index=index)
-    elapsed = (history.cutoff - due["last_purchase_at"]) / DAY
+    elapsed = due["elapsed_days"]
     due = due.assign(ratio=elapsed / due["cycle_days"]).sort_values("due_in_days", kind="stable")
     soonest = due.groupby("customer_id", sort=True).first()
     return pd.DataFrame(
@@ -169,6 +176,53 @@ def _replenishment_features(history: History, index: pd.Index, cycles: pd.DataFr
             "refill_items": due.groupby("customer_id", sort=True).size().astype(float),
         }
     ).reindex(index)
+
+
+def _gap_cdf(due: pd.DataFrame, days: np.ndarray) -> np.ndarray:
+    """P(the gap since the last purchase of the row's item is at most `days`), log-normal posterior."""
+    z = (np.log(np.maximum(days, 1e-9)) - due["log_cycle"].to_numpy()) / due["log_spread"].to_numpy()
+    return norm.cdf(z)
+
+
+def _refill_window_features(due: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """How likely a refill habit brings an order within 30 / 90 days, and whether any habit still runs.
+
+    The soonest due date alone says little when a customer re-buys several items, and a date is a poor
+    input for "within the horizon": the chance that at least one item's gap ends in the window, given it
+    has not ended yet, is what the purchase and churn labels ask (if the habit goes on). How much of
+    the gap distribution has already passed (`refill_habit_alive`, the largest over items) is the
+    evidence that the habit, or the customer, has stopped.
+    """
+    if due.empty:
+        return pd.DataFrame(index=index, columns=list(REFILL_WINDOW), dtype="float64")
+    elapsed = due["elapsed_days"].to_numpy()
+    waiting = np.maximum(1.0 - _gap_cdf(due, elapsed), 1e-12)
+    who = due["customer_id"].to_numpy()
+    out = {"refill_habit_alive": pd.Series(waiting).groupby(who).max()}
+    for days in REFILL_HORIZONS:
+        ends = (_gap_cdf(due, elapsed + days) - (1.0 - waiting)) / waiting
+        out[f"refill_within_{days}"] = 1.0 - pd.Series(1.0 - ends).groupby(who).prod()
+    return pd.DataFrame(out).reindex(index)[list(REFILL_WINDOW)]
+
+
+def _other_order_features(history: History, index: pd.Index, cycles: pd.DataFrame) -> pd.DataFrame:
+    """Orders with at least one item off every refill cycle: the buying a refill habit does not explain.
+
+    A refill habit makes a customer look frequent and recent to the order counts and to BG/NBD; the
+    other orders measure the rest of their buying, which stops only when they do.
+    """
+    orders, lines = history.orders, history.frames.lines
+    off_cycle = (~lines["category"].isin(cycles["item"])).groupby(lines["order_id"]).any()
+    # An order without lines is not explained by a habit either: only all-refill orders are left out.
+    other = orders.loc[~orders["order_id"].isin(off_cycle.index[~off_cycle.to_numpy()])]
+    by = other.groupby("customer_id", sort=True)["ordered_at"]
+    return pd.DataFrame(
+        {
+            "other_orders": by.size().reindex(index).fillna(0.0).astype(float),
+            "other_recency_days": _days_before(history.cutoff, by.max()).reindex(index),
+        },
+        index=index,
+    )
 
 
 # The shop-wide repeat rates: (days before the cutoff the window starts, its length in days).
@@ -250,7 +304,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     *EVENT_YEAR, *SINCE_ORDER,
     "account_age_days",
     "frequency", "T_days", "btyd_p_alive", *(f"btyd_exp_{h}" for h in BTYD_HORIZONS), "gg_order_value",
-    "season_sin", "season_cos", "refill_due_days", "refill_cycle_ratio", "refill_items",
+    "season_sin", "season_cos", "refill_due_days", "refill_cycle_ratio", "refill_items", *REFILL_WINDOW,
+    "other_orders", "other_recency_days",
     "shop_rate_prev_30", "shop_rate_ly_30", "shop_rate_ly_90",
 )  # fmt: skip
 
@@ -268,13 +323,16 @@ def build_features(
     shop = shop or shop_totals(history).shop_wide()
     base = _order_features(history)
     index = base.index
+    due = _refills(history, shop.cycles)
     parts = [
         base,
         _line_features(history, index),
         _event_features(history, index),
         _since_order_features(history, index),
         _customer_features(history, index),
-        _replenishment_features(history, index, shop.cycles),
+        _replenishment_features(due, index),
+        _refill_window_features(due, index),
+        _other_order_features(history, index, shop.cycles),
         _btyd_features(baseline, index),
     ]
     feats = pd.concat(parts, axis=1)

@@ -79,6 +79,18 @@ def replenishment_dates(
     population's item cycles (`item_cycles`) when `history` holds only some of the customers (a chunk);
     by default they are fitted on `history` itself.
     """
+    return replenishment_posteriors(history, level, config, cycles).loc[:, list(OUTPUT_COLUMNS)]
+
+
+def replenishment_posteriors(
+    history: History,
+    level: Level = "product",
+    config: ReplenishmentConfig | None = None,
+    cycles: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """`replenishment_dates` plus each row's posterior log-gap distribution (`log_cycle`, `log_spread`)
+    and `elapsed_days` since the last purchase, for callers that need probabilities, not dates
+    (the purchase features ask how likely a refill is within a horizon)."""
     cfg = config or ReplenishmentConfig()
     occasions, gaps = _occasions_and_gaps(history, level, cfg)
     if cycles is None:
@@ -86,7 +98,7 @@ def replenishment_dates(
     per_customer = _customer_summary(occasions, gaps).merge(cycles, on="item", how="inner")
     out = _predict(per_customer, history.cutoff, cfg)
     out.insert(1, "level", level)
-    return out.loc[:, list(OUTPUT_COLUMNS)].sort_values(["customer_id", "item"]).reset_index(drop=True)
+    return out.sort_values(["customer_id", "item"]).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -250,4 +262,5 @@ def _predict(rows: pd.DataFrame, cutoff: pd.Timestamp, cfg: ReplenishmentConfig)
         "population_prior",
         np.where(n < cfg.personal_min_repeats, "shrunk_to_population", "personal"),
     )
+    out["log_cycle"], out["log_spread"], out["elapsed_days"] = post_mu, spread, elapsed
     return out

@@ -1,21 +1,22 @@
 """Acceptance on a synthetic `small` shop (seed 7): espd against the oracle that knows the true rates.
 
-The issue asks for ROC AUC within 0.02 of the oracle and ECE <= 0.03. What espd reaches today is
-asserted with about 0.004 of margin so a regression fails: purchase (30 days) AUC gap 0.034 and ECE
-0.034, active (90 days) AUC gap 0.040 and ECE 0.021 (`bench/engine_quality.py --no-cdnow` prints the
-same table; seeds 3 and 11 give gaps of 0.033 / 0.028 and 0.038 / 0.036).
+The issue asks for ROC AUC within 0.02 of the oracle and ECE <= 0.03. ECE is asserted at the issue's
+0.03 (seed 7 reaches 0.029 for purchase, 30 days, and 0.025 for active, 90 days). The AUC gap is not
+reached: it is asserted as measured plus about 0.004 of margin, so a regression fails: purchase 0.033,
+active 0.039 (`bench/engine_quality.py --no-cdnow` prints the same table; seeds 3 and 11 give
+0.028 / 0.026 and 0.036 / 0.036).
 
-The target is asserted as reached, not hidden. The oracle knows each person's true rates and the
-coming campaigns. A Bayesian model that knows the generative process, every other latent and the
-coming sends, and is unsure only of the purchase and dropout rates, already loses 0.009-0.013
-(purchase) and 0.016-0.019 (active) AUC to it on seeds 3, 7, 11 (`bench/oracle_ceiling.py`): for
-churn that leaves almost nothing of 0.02 for engagement, refill cycles and the campaign plan, which
-a real model must also infer. And the engine's own training, handed every true latent as a feature,
-still stays 0.014-0.018 (purchase) and 0.014-0.017 (active) below the oracle (`bench/learned_floor.py`):
-learning from a year of rolling labels costs about the whole 0.02 by itself. The month's purchase
-rate moves between 0.19 and 0.27 with the campaign plan (how many sends carry an offer), which the
-shop's frames do not hold for the coming horizon; calibration pooled over a year of cutoffs gives the
-year's level, 0.025 above this January's.
+Why the gap stays: the oracle knows each person's true rates, refill cycles and the coming campaigns.
+A Bayesian model that knows the generative process, every other latent and the coming sends, and is
+unsure only of the purchase and dropout rates, already loses 0.009-0.013 (purchase) and 0.016-0.019
+(active) AUC to it on seeds 3, 7, 11 (`bench/oracle_ceiling.py`). The engine's own training handed
+the true rates still stays 0.015-0.017 (purchase) and 0.013-0.017 (active) below the oracle, while
+handed the oracle's own probability it comes within 0.003 (`bench/learned_floor.py`): what is lost is
+combining rates, silence, refill chains and season into that probability from 3,700 buyers, not the
+rolling-cutoff training. ECE on other seeds is a matter of level: the month's purchase rate moves
+between 0.19 and 0.27 with the campaign plan (how many sends carry an offer), which the shop's frames
+do not hold for the coming horizon; on seed 3 the coming quarter's active rate (0.350) is below every
+training cutoff's (0.376-0.420) and espd's active ECE is 0.069.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from simulators.shops import generate_with_truth
 from tests.support.shop_frames import shop_frames
 
 AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
-# (name, horizon, max AUC gap to the oracle, max ECE): as reached plus about 0.004 of margin.
-TARGETS = (("purchase", 30, 0.038, 0.038), ("active", 90, 0.044, 0.025))
+# (name, horizon, max AUC gap to the oracle, max ECE): the gap as reached plus about 0.004 of margin,
+# the ECE the issue's 0.03.
+TARGETS = (("purchase", 30, 0.037, 0.03), ("active", 90, 0.043, 0.03))
 
 
 @pytest.fixture(scope="module")
