@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import httpx
+import pydantic_core
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connectors.base import ConnectorSettings, EventSink
@@ -54,6 +55,27 @@ class Verdict:
 OK = Verdict(Outcome.OK)
 Classifier = Callable[[httpx.Response], Verdict]
 """A vendor's single answer to "what does this response mean"; used for every call it makes."""
+
+
+_JSON_KEY = "espd.json"
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response body as JSON, decoded once per response (Shopify's classifier and its caller
+    both read it) by pydantic-core's parser with its key cache: a tenth faster than `json` on the
+    recorded pages (orjson, a fifth faster, turns integers past 64 bits into floats silently).
+
+    What pydantic-core refuses and `json` takes (a lone surrogate escape, a UTF-16 body) goes to
+    `response.json()`, so a body decodes to the same values as before, and raises the same
+    `ValueError` when it is not JSON at all.
+    """
+    if _JSON_KEY not in response.extensions:
+        try:
+            body = pydantic_core.from_json(response.content, cache_strings="keys")
+        except ValueError:
+            body = response.json()
+        response.extensions[_JSON_KEY] = body
+    return response.extensions[_JSON_KEY]
 
 
 class ApiError(Exception):

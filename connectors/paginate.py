@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connectors.http import HttpClient
+from connectors.http import HttpClient, json_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,6 @@ async def iterate_pages(
             limit_key=limit_key,
             cost=cost,
         )
-        body = response.json()
+        body = json_body(response)
         yield request, body
         request = paginator.next_request(request, body, count_records(body))

@@ -145,31 +145,50 @@ def _profile_ids_by_email(
     """Ids of the customers with these emails, creating the ones not seen before.
 
     `attributes` (email -> country/timezone/created_at) fill what the customer's row lacks: a value
-    once known is kept, so the order in which platforms are pulled does not matter.
+    once known is kept, so the order in which platforms are pulled does not matter. The rows are read
+    first and only new customers and actual fills are written: orders and events bring emails without
+    attributes, and upserting every one of them rewrote each known customer's row once per batch
+    (a fifth of an events batch's write time).
     """
     wanted = sorted(attributes)
     if not wanted:
         return {}
-    rows = [
-        {"email": e, "updated_at": now, **{k: attributes[e].get(k) for k in PROFILE_ATTRIBUTES}}
-        for e in wanted
-    ]
-    upsert(
-        session,
-        tables.Profile,
-        rows,
-        update_columns=PROFILE_ATTRIBUTES,
-        conflict_columns=("email",),
-        fill_only=PROFILE_ATTRIBUTES,
+    stored = _profiles_by_email(session, wanted)
+    changing = [e for e in wanted if e not in stored or _fills(stored[e], attributes[e])]
+    if changing:
+        rows = [
+            {"email": e, "updated_at": now, **{k: attributes[e].get(k) for k in PROFILE_ATTRIBUTES}}
+            for e in changing
+        ]
+        upsert(
+            session,
+            tables.Profile,
+            rows,
+            update_columns=PROFILE_ATTRIBUTES,
+            conflict_columns=("email",),
+            fill_only=PROFILE_ATTRIBUTES,
+        )
+        stored.update(_profiles_by_email(session, [e for e in changing if e not in stored]))
+    return {email: row[0] for email, row in stored.items()}
+
+
+def _fills(stored: Sequence[object], attributes: Mapping[str, object]) -> bool:
+    """Whether `attributes` hold a value for an attribute the stored row (id, *attributes) lacks."""
+    return any(
+        have is None and attributes.get(k) is not None
+        for k, have in zip(PROFILE_ATTRIBUTES, stored[1:], strict=True)
     )
-    columns = (
-        tables.Profile.__table__.c
-    )  # Core columns: an ORM-attribute select costs more than the query itself
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        rows = session.execute(select(columns.email, columns.id).where(columns.email.in_(chunk)))
-        found.update({email: pid for email, pid in rows})
+
+
+def _profiles_by_email(session: Session, emails: Sequence[str]) -> dict[str, tuple[object, ...]]:
+    """email -> (id, *PROFILE_ATTRIBUTES) of the stored customers among `emails`, 500 per `IN (...)`."""
+    columns = tables.Profile.__table__.c  # type: ignore[attr-defined]  # Core: ORM selects cost more
+    selected = [columns.email, columns.id, *(columns[k] for k in PROFILE_ATTRIBUTES)]
+    found: dict[str, tuple[object, ...]] = {}
+    for start in range(0, len(emails), 500):
+        chunk = emails[start : start + 500]
+        for email, *row in session.execute(select(*selected).where(columns.email.in_(chunk))):
+            found[email] = tuple(row)
     return found
 
 

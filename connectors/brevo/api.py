@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from connectors.base import ConnectorSettings, EventSink
-from connectors.http import HttpClient, Outcome, RetryPolicy, Verdict, window_limiter
+from connectors.http import HttpClient, Outcome, RetryPolicy, Verdict, json_body, window_limiter
 from connectors.limits import BREVO
 
 DEFAULT_BASE_URL = "https://api.brevo.com/v3"
@@ -110,7 +110,7 @@ def build_client(settings: ConnectorSettings, sink: EventSink | None) -> HttpCli
 
 async def get_json(client: HttpClient, path: str, *, family: str, **params: Any) -> Any:
     response = await client.request("GET", path, params=params or None, limit_key=family)
-    return response.json()
+    return json_body(response)
 
 
 def wire_time(moment: datetime) -> str:

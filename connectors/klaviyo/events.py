@@ -307,7 +307,8 @@ class EventsStream(PullStream):
             except (ValueError, AttributeError, TypeError, OverflowError) as exc:
                 skipped.append(SkippedRecord(self.name, event_id, skip_reason(exc)))
                 continue
-            moment = parse_time(dig(event, ("attributes", "datetime")))
+            # the event's `datetime`, already parsed and validated (as UTC) by the canonical record
+            moment = record.ordered_at if isinstance(record, Order) else record.occurred_at
             seen[str(event_id)] = moment
             records.append(record)
             last = moment if last is None or (moment and moment > last) else last

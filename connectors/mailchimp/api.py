@@ -20,7 +20,7 @@ import httpx
 from pydantic import ValidationError
 
 from connectors.base import ConnectorSettings, EventSink, SkippedRecord
-from connectors.http import ConcurrencyLimiter, HttpClient, Outcome, RetryPolicy, Verdict
+from connectors.http import ConcurrencyLimiter, HttpClient, Outcome, RetryPolicy, Verdict, json_body
 from connectors.limits import MAILCHIMP_DEFAULT_CONNECTIONS, MAILCHIMP_MAX_CONNECTIONS
 
 KEY_PATTERN = re.compile(r"^[0-9a-f]{32}-([a-z]+[0-9]+)$")
@@ -175,7 +175,7 @@ def build_client(settings: ConnectorSettings, sink: EventSink | None) -> tuple[H
 
 async def get_json(client: HttpClient, path: str, **params: Any) -> dict[str, Any]:
     response = await client.request("GET", path.lstrip("/"), params=params or None, limit_key=LIMIT_KEY)
-    body = response.json()
+    body = json_body(response)
     if not isinstance(body, dict):
         raise ValueError(f"mailchimp {path}: expected a JSON object")
     return body

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from connectors.base import EventSink
-from connectors.http import OK, CostBucket, HttpClient, Outcome, Verdict
+from connectors.http import OK, CostBucket, HttpClient, Outcome, Verdict, json_body
 from connectors.limits import SHOPIFY_CALLS_IN_FLIGHT, SHOPIFY_MAX_QUERY_COST, SHOPIFY_RESTORE_RATE
 
 LIMIT_KEY = "graphql"
@@ -46,7 +46,7 @@ class Document:
 
 def _body(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return json_body(response)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
 
@@ -220,7 +220,7 @@ class ShopifyApi:
             idempotent=True,  # espd's mutations are upserts or fail with TAKEN when repeated
             json={"query": document.text, "variables": dict(variables or {}), "operationName": document.name},
         )
-        return response.json()["data"]
+        return json_body(response)["data"]
 
     async def download(self, url: str) -> bytes:
         """A bulk result file: outside the cost bucket, so it reserves nothing."""

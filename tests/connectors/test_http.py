@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 
@@ -25,6 +26,7 @@ from connectors.http import (
     Verdict,
     WindowLimiter,
     in_flight,
+    json_body,
     window_limiter,
 )
 from connectors.limits import Window
@@ -317,3 +319,26 @@ def test_in_flight_keeps_order_caps_concurrency_and_raises_the_first_error() -> 
     with pytest.raises(ValueError, match="record 7"):
         asyncio.run(in_flight(range(20), call, 4))
     assert running == 0  # the calls still running were cancelled, none left behind
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": [1, 2.5, "\xc3\xa9"], "b": null}',
+        b'{"total": NaN, "x": Infinity}',  # not JSON, but what `json` took before: same values
+        b'{"name": "\\ud800"}',  # a lone surrogate, which pydantic-core refuses
+        b'{"id": 123456789012345678901234567890}',  # past 64 bits
+        '{"k": "v"}'.encode("utf-16"),  # another encoding JSON allows
+    ],
+)
+def test_json_body_decodes_what_json_decodes(body: bytes) -> None:
+    decoded = json_body(httpx.Response(200, content=body))
+    # compared as text: NaN equals NaN only there, and an int turned float would print otherwise
+    assert json.dumps(decoded) == json.dumps(json.loads(body))
+
+
+def test_json_body_decodes_once_and_refuses_what_is_not_json() -> None:
+    response = httpx.Response(200, content=b'{"data": []}')
+    assert json_body(response) is json_body(response)  # the classifier and the caller share one decode
+    with pytest.raises(ValueError):
+        json_body(httpx.Response(200, content=b"<html>busy</html>"))

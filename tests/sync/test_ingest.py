@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlmodel import Session
 
 from connectors.base import Page
@@ -158,3 +158,44 @@ def test_espd_own_pushes_coming_back_write_nothing_but_other_changes_do(store_en
     assert (touched.written, touched.unchanged) == (0, 1)  # still within the window of espd's push
     pulled_back = _pull(store_engine, pulled_again("K2"), later + timedelta(hours=1))
     assert (pulled_back.written, pulled_back.unchanged) == (1, 0)  # no push to K2: its update time counts
+
+
+def test_events_of_known_customers_by_email_write_no_profile_rows(store_engine: Engine) -> None:
+    """An event brings only an email: a customer already stored is looked up, not rewritten (an
+    upsert per email rewrote every known customer once per batch), while a new email is created and
+    a profile's missing attribute is still filled in."""
+    _write(store_engine, "shop", "customers", Page([_profile("shop", "C1", "ann@example.com")], {}))
+    statements: list[str] = []
+    record = lambda _c, _cur, sql, *_a: statements.append(sql)  # noqa: E731
+    event.listen(store_engine, "before_cursor_execute", record)
+    try:
+        events = [
+            EngagementEvent(
+                source="esp", vendor_id=f"E{i}", email=email, kind=EventKind.OPENED, occurred_at=NOW
+            )
+            for i, email in enumerate(["ann@example.com", "ann@example.com"])
+        ]
+        _write(store_engine, "esp", "events", Page(events, {}))
+        assert not [s for s in statements if s.lstrip().upper().startswith("INSERT INTO PROFILES")]
+        new = EngagementEvent(
+            source="esp", vendor_id="E9", email="bob@example.com", kind=EventKind.OPENED, occurred_at=NOW
+        )
+        _write(store_engine, "esp", "events", Page([new], {}))
+        _write(
+            store_engine,
+            "esp",
+            "profiles",
+            Page([_profile("esp", "P1", "ann@example.com", country="FR")], {}),
+        )
+    finally:
+        event.remove(store_engine, "before_cursor_execute", record)
+    with Session(store_engine) as session:
+        profiles = {p.email: p for p in session.execute(select(tables.Profile)).scalars()}
+        linked = session.execute(select(tables.Event.vendor_id, tables.Event.profile_id)).all()
+    assert set(profiles) == {"ann@example.com", "bob@example.com"}
+    assert profiles["ann@example.com"].country == "FR"
+    assert dict(linked) == {
+        "E0": profiles["ann@example.com"].id,
+        "E1": profiles["ann@example.com"].id,
+        "E9": profiles["bob@example.com"].id,
+    }

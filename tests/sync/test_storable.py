@@ -57,3 +57,18 @@ def test_a_page_keeps_its_good_records_and_names_each_misfit() -> None:
         ("big", "order line quantity out of the integer range the store holds"),
         ("nan", "raw holds NaN or Infinity, which JSON cannot"),
     ]
+
+
+def test_text_that_says_nan_is_kept_and_a_number_that_is_nan_is_named() -> None:
+    """The fast JSON check sends any text holding "NaN" or "Infinity" to the strict one: words are
+    kept, non-finite numbers (beside such words, or nested deep) are named."""
+    words = Profile(source="kl", vendor_id="w", updated_at=NOW, raw={"note": "NaN Infinity -Infinity"})
+    hidden = Profile(
+        source="kl", vendor_id="h", updated_at=NOW, raw={"note": "NaN", "x": [{"y": float("nan")}]}
+    )
+    surrogate = Profile(source="kl", vendor_id="s", updated_at=NOW, raw={"name": "bad\ud800"})
+    result = storable("profiles", [words, hidden, surrogate], NOW, Minimization())
+    assert result.records == [words, surrogate]
+    assert [(s.vendor_id, s.reason) for s in result.skipped] == [
+        ("h", "raw holds NaN or Infinity, which JSON cannot")
+    ]

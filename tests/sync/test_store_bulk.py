@@ -149,3 +149,19 @@ def test_fill_only_columns_keep_what_the_row_already_has(store_engine: Engine) -
     with Session(store_engine) as session:
         profile = session.execute(select(tables.Profile)).scalar_one()
     assert (profile.country, profile.timezone) == ("FR", "Europe/Paris")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"big": 10**30, "neg": -(2**63), "float": 0.1, "list": [1, [2.5, None, True]], "text": ODD},
+        {"surrogate": "bad\ud800", "escaped": "a\x00b\n\u2028"},  # pydantic-core refuses the first
+    ],
+)
+def test_json_columns_read_back_the_values_written(store_engine: Engine, value: dict[str, Any]) -> None:
+    row = {**_identities(1, 1)[0], "properties": value, "raw": value}
+    with session_scope(store_engine) as session:
+        upsert(session, tables.Identity, [row])
+    with Session(store_engine) as session:
+        stored = session.execute(select(tables.Identity)).scalars().one()
+    assert stored.properties == value and stored.raw == value
