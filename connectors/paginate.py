@@ -189,6 +189,15 @@ def same_total(previous: OffsetPage, current: OffsetPage) -> bool:
     return previous.total is not None and previous.total == current.total
 
 
+def meeting_on_a_row(
+    limit: int, key: Callable[[Any], Any], identity: Callable[[Any], Any], parallel: int, first_width: int = 1
+) -> CheckedOffsets:
+    """Pages `limit - 1` apart that must meet on their shared row or overlap in the sort key: for
+    listings whose rows only leave or move to the end while they are read (one row per page spent)."""
+    proves = any_of(keys_overlap(key), same_boundary_row(identity))
+    return CheckedOffsets(limit, limit - 1, proves, parallel, first_width)
+
+
 def any_of(*proofs: Proof) -> Proof:
     def proves(previous: OffsetPage, current: OffsetPage) -> bool:
         return any(proof(previous, current) for proof in proofs)
@@ -218,7 +227,7 @@ class CheckedOffsets:
 
     def ends(self, page: OffsetPage) -> bool:
         """The page reached the listing's end at its instant (short, or the total says so)."""
-        reported_end = page.total is not None and page.offset + self.stride >= page.total
+        reported_end = page.total is not None and page.offset + len(page.items) >= page.total
         return len(page.items) < self.limit or reported_end
 
 

@@ -28,7 +28,7 @@ from connectors.paginate import (
     any_of,
     checked_offset_pages,
     keys_overlap,
-    same_boundary_row,
+    meeting_on_a_row,
     same_total,
 )
 from connectors.records import Consent, Profile
@@ -120,10 +120,10 @@ class MembersStream(PullStream):
         is known; an incremental one asks one page first (it is usually all there is)."""
         size = self.ctx.page_size
         width = self.parallel if first_pull else 1
-        by_time = keys_overlap(_changed)
         if before <= min(datetime.now(UTC), sync_started_at):
-            return CheckedOffsets(size, size, any_of(by_time, same_total), self.parallel, width)
-        return CheckedOffsets(size, size - 1, any_of(by_time, same_boundary_row(_id)), self.parallel, width)
+            proves = any_of(keys_overlap(_changed), same_total)
+            return CheckedOffsets(size, size, proves, self.parallel, width)
+        return meeting_on_a_row(size, _changed, _id, self.parallel, width)
 
     @staticmethod
     def _params(since: datetime | None, before: datetime) -> dict[str, Any]:
