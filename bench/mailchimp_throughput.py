@@ -77,7 +77,9 @@ def connector(url: str, key: str, **options: Any) -> MailchimpConnector:
         credentials={"api_key": SecretStr(key)},
         streams=("members",),
         timeout_seconds=60,
-        options={"settle_seconds": 0, "max_connections": MAILCHIMP_MAX_CONNECTIONS, **options},
+        # The default settle (120 s): every member changed over an hour ago, so the window closes
+        # before the run and is read in full pages (connectors/mailchimp/members.py).
+        options={"max_connections": MAILCHIMP_MAX_CONNECTIONS, **options},
     )
     return MailchimpConnector(settings)
 
