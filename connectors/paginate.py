@@ -239,16 +239,13 @@ async def checked_offset_pages(
     previous: OffsetPage | None = None,
 ) -> AsyncIterator[OffsetPage]:
     """Accepted pages of a listing in order, from `start` (`previous`: the page before it, if known)."""
-    ahead: deque[tuple[int, asyncio.Task[OffsetPage]]] = deque()
-    offset, step_back, total = start, plan.first_step_back(), None
+    ahead = _Prefetch(fetch, plan)
+    offset, step_back = start, plan.first_step_back()
     try:
         while True:
-            _fill(ahead, fetch, plan, offset, total)
-            _asked, task = ahead.popleft()
-            page = await task
-            total = page.total if page.total is not None else total
+            page = await ahead.take(offset)
             if previous is not None and page.offset > 0 and not (page.items and plan.proves(previous, page)):
-                _cancel(ahead)
+                ahead.cancel()
                 offset, step_back = max(0, page.offset - step_back), step_back * 2
                 continue
             yield page
@@ -256,28 +253,57 @@ async def checked_offset_pages(
                 return
             previous, offset, step_back = page, page.offset + plan.stride, plan.first_step_back()
     finally:
-        _cancel(ahead)
+        ahead.cancel()
 
 
-def _fill(
-    ahead: deque[tuple[int, asyncio.Task[OffsetPage]]],
-    fetch: Callable[[int], Awaitable[OffsetPage]],
-    plan: CheckedOffsets,
-    offset: int,
-    total: int | None,
-) -> None:
-    """Keep the next pages in flight: offsets known in advance, capped by the last reported total."""
-    if ahead and ahead[0][0] != offset:
-        _cancel(ahead)
-    width = plan.parallel if total is not None else plan.first_width
-    while len(ahead) < max(1, width):
-        at = ahead[-1][0] + plan.stride if ahead else offset
-        if ahead and total is not None and at >= total:
+class _Prefetch:
+    """The next pages, asked at offsets known in advance and capped by the last reported total.
+
+    A page that arrives frees its request slot at once (a done callback asks the next one), not
+    when the reader gets to it: otherwise each of the `parallel` lanes would wait a page's parsing
+    on every round trip. Answered pages wait in order, at most `parallel` more than are in flight.
+    """
+
+    def __init__(self, fetch: Callable[[int], Awaitable[OffsetPage]], plan: CheckedOffsets) -> None:
+        self.fetch = fetch
+        self.plan = plan
+        self.ahead: deque[tuple[int, asyncio.Task[OffsetPage]]] = deque()
+        self.total: int | None = None
+
+    async def take(self, offset: int) -> OffsetPage:
+        if self.ahead and self.ahead[0][0] != offset:
+            self.cancel()
+        if not self.ahead:
+            self._ask(offset)
+        self.fill()
+        _offset, task = self.ahead.popleft()
+        page = await task
+        self.fill()
+        return page
+
+    def fill(self) -> None:
+        width = max(1, self.plan.parallel if self.total is not None else self.plan.first_width)
+        while self.ahead and len(self.ahead) < 2 * width:
+            if sum(not task.done() for _, task in self.ahead) >= width:
+                return
+            at = self.ahead[-1][0] + self.plan.stride
+            if self.total is not None and at >= self.total:
+                return
+            self._ask(at)
+
+    def _ask(self, offset: int) -> None:
+        task = asyncio.ensure_future(self.fetch(offset))
+        task.add_done_callback(self._answered)
+        self.ahead.append((offset, task))
+
+    def _answered(self, task: asyncio.Task[OffsetPage]) -> None:
+        if task.cancelled() or task.exception() is not None:
             return
-        ahead.append((at, asyncio.ensure_future(fetch(at))))
+        if (total := task.result().total) is not None:
+            self.total = total
+        self.fill()
 
-
-def _cancel(ahead: deque[tuple[int, asyncio.Task[OffsetPage]]]) -> None:
-    for _, task in ahead:
-        task.cancel()
-    ahead.clear()
+    def cancel(self) -> None:
+        for _, task in self.ahead:
+            task.cancel()
+        self.ahead.clear()
