@@ -96,7 +96,9 @@ def normalize(vendor: str, raw: dict[str, Any]) -> dict[str, Any]:
         pushes = {"metafields_set": raw["push_fraction"]}
         pushes["metafields_set_bucket_adjusted"] = raw["push_fraction_bucket_adjusted"]
         rejected = raw["throttled"] + raw["http_429"]
-    return {"pull_fraction": pulls, "push_fraction": pushes, "rejected": rejected}
+    # Client and simulator CPU seconds, where the script reports them (a CPU-bound side reads low).
+    cpu = {k: raw[k] for k in ("pull_client_cpu_s", "simulator_cpu_s") if k in raw}
+    return {"pull_fraction": pulls, "push_fraction": pushes, "rejected": rejected, "cpu": cpu}
 
 
 def main() -> None:
@@ -115,6 +117,7 @@ def main() -> None:
             f"{vendor:>9}: "
             + "  ".join(f"{k} {'n/a' if v is None else f'{v:.0%}'}" for k, v in fractions.items())
             + f"  rejected {r['rejected']}  ({r['wall_s']} s)"
+            + "".join(f"  {k} {v}" for k, v in r["cpu"].items() if k.endswith("_cpu_s") and "_per_" not in k)
         )
     misses = sorted(
         f"{vendor}.{name}"

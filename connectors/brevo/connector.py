@@ -3,7 +3,6 @@
 Options (`ConnectorSettings.options`): `plan` (general | advanced | extended: the rate windows from
 `connectors.limits.BREVO`, default general), `rate_scale` and `client_limits` (multiply or switch off
 those windows; see `connectors.http.window_limiter`), `page_size` (contacts per page, <= 1000, default 1000),
-`page_overlap` (rows re-read per page so deletions during paging lose nothing, default 100),
 `parallel` (contact pages in flight, default 8), `settle_seconds` (T_start = sync start minus this,
 default 120), `marketing_list_ids` (lists whose members count as subscribed; default any list),
 `currency` (Brevo orders carry none; default EUR), `push_concurrency` (PUTs in
@@ -48,12 +47,8 @@ class BrevoConnector(Connector):
         super().__init__(settings, dry_run=dry_run, sink=sink)
         options = settings.options
         self.page_size = int(options.get("page_size", CONTACTS_MAX_LIMIT))
-        self.overlap = int(options.get("page_overlap", 100))
-        if not 1 <= self.page_size <= CONTACTS_MAX_LIMIT or not 0 <= self.overlap < self.page_size:
-            raise ValueError(
-                f"connector {settings.name}: options.page_size must be 1..{CONTACTS_MAX_LIMIT} and "
-                "options.page_overlap 0..page_size-1"
-            )
+        if not 2 <= self.page_size <= CONTACTS_MAX_LIMIT:  # pages meet on one shared row
+            raise ValueError(f"connector {settings.name}: options.page_size must be 2..{CONTACTS_MAX_LIMIT}")
         self.client = build_client(settings, sink)
         self.ctx = StreamContext(
             client=self.client,
@@ -95,7 +90,6 @@ class BrevoConnector(Connector):
             "contacts": ContactsStream(
                 self.ctx,
                 limit=self.page_size,
-                overlap=self.overlap,
                 parallel=int(options.get("parallel", 8)),
                 marketing_lists=frozenset(int(i) for i in options.get("marketing_list_ids") or ()),
             ),

@@ -3,25 +3,30 @@
 Brevo's listings have a lower bound only and order by CREATION, with no snapshot isolation. So:
 1. `T_start = min(now, sync start) - settle` is fixed when a run begins; the query is
    `modifiedSince = W - lookback`, `sort=asc` (new rows append at the end).
-2. Offsets advance by `limit - overlap`: up to `overlap` deletions during the run shift rows left
-   without loss; rows re-read in the overlap are dropped by the (id, modifiedAt) dedupe.
-3. A short page ends the run; the bookmark `W = T_start` (never max(modifiedAt): offsets and clock
-   skew) is written with that last page. Anything modified after `T_start` is read again next run.
-Intermediate pages checkpoint the run itself (query bound, `T_start`, next offset), so a new
-process resumes at the next page with the same window and writes the same final bookmark.
+2. Rows never move in creation order; they only enter (modified during the run: they have
+   `modifiedAt > T_start` and come back next run) or leave (deleted). Only a deletion before a page
+   shifts it left and could skip a row. The notes' stride with a 100-row overlap re-read 10 % of
+   every page against that; here pages overlap by one row instead and must meet on it (or overlap
+   in `createdAt`), which proves nothing was skipped; a page that does not is asked again further
+   back (`connectors.paginate.checked_offset_pages`). Rows given twice are dropped by the
+   (id, modifiedAt) dedupe.
+3. The page that reaches the end writes the bookmark `W = T_start` (never max(modifiedAt): offsets
+   and clock skew). Anything modified after `T_start` is read again next run.
+Intermediate pages checkpoint the run itself (query bound, `T_start`, next offset and the row the
+next page must start with), so a new process resumes at the next page with the same window, checks
+it the same way, and writes the same final bookmark.
 
-Pages after the first are fetched `parallel` at a time (their offsets are known in advance), but
-yielded in order, so every checkpoint stays true.
+Pages are fetched `parallel` at a time (their offsets are known in advance), but yielded in order,
+so every checkpoint stays true.
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,7 +34,7 @@ from pydantic import ValidationError
 from connectors.base import Checkpoint, Page, PulledRecord, PullStream, SkippedRecord
 from connectors.brevo.api import parse_time, wire_time
 from connectors.http import HttpClient
-from connectors.paginate import OffsetPaginator, PageRequest
+from connectors.paginate import OffsetPage, checked_offset_pages, meeting_on_a_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +53,12 @@ class Run:
     since: datetime | None  # the modifiedSince sent (None: a full pull)
     t_start: datetime
     offset: int = 0
+    last: dict[str, Any] | None = None  # id and createdAt of the row the page at `offset` repeats
 
-    def checkpoint(self, offset: int) -> Checkpoint:
+    def checkpoint(self, offset: int, last: Any) -> Checkpoint:
         since = wire_time(self.since) if self.since else None
-        return {"run": {"since": since, "t_start": wire_time(self.t_start), "offset": offset}}
+        mark = {k: last.get(k) for k in ("id", "createdAt")} if isinstance(last, dict) else None
+        return {"run": {"since": since, "t_start": wire_time(self.t_start), "offset": offset, "last": mark}}
 
 
 def _resume(checkpoint: Checkpoint | None) -> Run | None:
@@ -59,7 +66,20 @@ def _resume(checkpoint: Checkpoint | None) -> Run | None:
     if not isinstance(run, dict):
         return None
     since = run.get("since")
-    return Run(parse_time(since) if since else None, parse_time(run["t_start"]), int(run["offset"]))
+    last = run.get("last") if isinstance(run.get("last"), dict) else None
+    return Run(parse_time(since) if since else None, parse_time(run["t_start"]), int(run["offset"]), last)
+
+
+def _created(item: Any) -> datetime | None:
+    raw = item.get("createdAt") if isinstance(item, dict) else None
+    try:
+        return parse_time(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
+def _identity(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
 
 
 class ModifiedSinceStream(PullStream, abc.ABC):
@@ -69,11 +89,9 @@ class ModifiedSinceStream(PullStream, abc.ABC):
     items_key: str
     family: str
 
-    def __init__(self, ctx: StreamContext, *, limit: int, overlap: int, parallel: int) -> None:
+    def __init__(self, ctx: StreamContext, *, limit: int, parallel: int) -> None:
         self.ctx = ctx
-        self.paginator = OffsetPaginator(
-            limit=limit, limit_param="limit", stride=limit - overlap, total_path=("count",)
-        )
+        self.limit = limit
         self.parallel = max(1, parallel)
 
     @abc.abstractmethod
@@ -92,52 +110,30 @@ class ModifiedSinceStream(PullStream, abc.ABC):
 
     async def read(self, checkpoint: Checkpoint | None, sync_started_at: datetime) -> AsyncIterator[Page]:
         run = _resume(checkpoint) or self._new_run(checkpoint, sync_started_at)
-        params: dict[str, Any] = {"sort": "asc"}
+        params: dict[str, Any] = {"sort": "asc", "limit": self.limit}
         if run.since is not None:
             params["modifiedSince"] = wire_time(run.since)
-        request: PageRequest | None = self.paginator.first(PageRequest(self.path, params), run.offset)
+        # The first page goes alone: an incremental run is usually one short page, and a 429 on it
+        # pauses the run before the others are sent (Brevo gives no concurrency cap to fill).
+        plan = meeting_on_a_row(self.limit, _created, _identity, self.parallel)
+        previous = OffsetPage(run.offset, [run.last], None) if run.last else None
         seen: set[tuple[Any, Any]] = set()
-        ahead: deque[tuple[PageRequest, asyncio.Task[Any]]] = deque()
-        total: int | None = None
-        try:
-            while request is not None:
-                self._fill(ahead, request, total)
-                current, task = ahead.popleft()
-                body = await task
-                items = body.get(self.items_key) or []
-                total = body.get("count") if isinstance(body.get("count"), int) else None
-                request = self.paginator.next_request(current, body, len(items))
-                if request is None:
-                    yield self._page(items, seen, {"watermark": wire_time(run.t_start)})
-                else:
-                    yield self._page(items, seen, run.checkpoint(int(request.params["offset"])))
-                    if not (ahead and ahead[0][0] == request):
-                        _cancel(ahead)
-        finally:
-            _cancel(ahead)
+        pages = checked_offset_pages(partial(self._get, params), plan, start=run.offset, previous=previous)
+        async for page in pages:
+            if plan.ends(page):
+                yield self._page(page.items, seen, {"watermark": wire_time(run.t_start)})
+            else:
+                checkpoint = run.checkpoint(page.offset + plan.stride, page.items[-1])
+                yield self._page(page.items, seen, checkpoint)
 
-    def _fill(
-        self, ahead: deque[tuple[PageRequest, asyncio.Task[Any]]], request: PageRequest, total: int | None
-    ) -> None:
-        """Keep up to `parallel` page requests in flight once the listing's size is known.
-
-        The first page goes alone (an incremental run is usually one short page); later offsets
-        assume full pages, which holds until the last one, and are capped by the reported count.
-        """
-        if not ahead:
-            ahead.append((request, asyncio.ensure_future(self._get(request))))
-        width = self.parallel if total is not None else 1
-        while len(ahead) < width:
-            guess = self.paginator.next_request(ahead[-1][0], {"count": total}, self.paginator.limit)
-            if guess is None:
-                break
-            ahead.append((guess, asyncio.ensure_future(self._get(guess))))
-
-    async def _get(self, request: PageRequest) -> Any:
+    async def _get(self, params: dict[str, Any], offset: int) -> OffsetPage:
         response = await self.ctx.client.request(
-            "GET", request.url, params=request.params, limit_key=self.family
+            "GET", self.path, params={**params, "offset": offset}, limit_key=self.family
         )
-        return response.json()
+        body = response.json()
+        items = body.get(self.items_key) or []
+        count = body.get("count")
+        return OffsetPage(offset, items, count if isinstance(count, int) else None)
 
     def _page(self, items: list[Any], seen: set[tuple[Any, Any]], checkpoint: Checkpoint) -> Page:
         records: list[PulledRecord] = []
@@ -165,13 +161,6 @@ def _dedupe_key(item: Any) -> tuple[Any, Any] | None:
     key = (item.get("id"), item.get("modifiedAt", item.get("updatedAt")))
     scalar = all(isinstance(part, str | int | float | None) for part in key)
     return key if scalar and key[0] is not None else None
-
-
-def _cancel(ahead: deque[tuple[PageRequest, asyncio.Task[Any]]]) -> None:
-    """Drop prefetched pages that will not be used (the listing ended early or shifted)."""
-    for _, task in ahead:
-        task.cancel()
-    ahead.clear()
 
 
 def _reason(exc: Exception) -> str:

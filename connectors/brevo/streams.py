@@ -45,9 +45,9 @@ class ContactsStream(ModifiedSinceStream):
     vendor_id = staticmethod(_id)
 
     def __init__(
-        self, ctx: StreamContext, *, limit: int, overlap: int, parallel: int, marketing_lists: frozenset[int]
+        self, ctx: StreamContext, *, limit: int, parallel: int, marketing_lists: frozenset[int]
     ) -> None:
-        super().__init__(ctx, limit=limit, overlap=overlap, parallel=parallel)
+        super().__init__(ctx, limit=limit, parallel=parallel)
         self.marketing_lists = marketing_lists
 
     def convert(self, item: dict[str, Any]) -> PulledRecord:
@@ -75,7 +75,7 @@ class OrdersStream(ModifiedSinceStream):
     vendor_id = staticmethod(_id)
 
     def __init__(self, ctx: StreamContext, *, currency: str, parallel: int = 1) -> None:
-        super().__init__(ctx, limit=ORDERS_MAX_LIMIT, overlap=10, parallel=parallel)
+        super().__init__(ctx, limit=ORDERS_MAX_LIMIT, parallel=parallel)
         self.currency = currency
 
     def convert(self, item: dict[str, Any]) -> PulledRecord:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulators.harness import Limits
 from simulators.mailchimp.errors import problem
@@ -91,8 +91,26 @@ class AccountGate:
             return
         self.in_flight += 1
         try:
-            if self.options.latency_seconds:
-                await asyncio.sleep(self.options.latency_seconds)
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._answer_after_latency(send))
         finally:
             self.in_flight -= 1
+
+    def _answer_after_latency(self, send: Send) -> Send:
+        """Hold the answer until `latency_seconds` after arrival (the notes' L_p, per connection).
+
+        The simulator builds every answer in one process, so sleeping *then* building made ten
+        concurrent pages queue for its CPU: a round took L plus ten pages of simulator time, slower
+        than Mailchimp, whose connections do not wait for each other. Building during the wait
+        keeps each request at L as long as the simulator keeps up.
+        """
+        if not self.options.latency_seconds:
+            return send
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.latency_seconds
+
+        async def held(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+            await send(message)
+
+        return held

@@ -1,11 +1,10 @@
 """Mailchimp specifics the contract suite does not cover, against the strict simulator over loopback:
-error classification, tags and value rendering, window splitting and the run's upper bound, the
+error classification, tags and value rendering, checked member paging and the run's upper bound, the
 connection cap under chaos, email activity watermarks, order diffs, /batches pushes, field limits."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from connectors.mailchimp import MailchimpConnector
 from connectors.mailchimp.api import ThrottleLimiter, classify
 from connectors.mailchimp.batches import BatchSettings
 from connectors.mailchimp.fields import MergeFieldLimitError, assign_tags, render, tag_candidates
-from connectors.mailchimp.members import FILL, Window, answered_head, parts_for, split
 from connectors.records import EventKind, FieldUpdate, Order, Profile
 from simulators import mailchimp, shops
 from simulators.dataset import ShopData
@@ -193,36 +191,6 @@ def test_unrenderable_values_are_refused(value: Any, kind: str) -> None:
         render(value, kind)
 
 
-def test_split_windows_are_contiguous_whole_seconds_covering_the_window() -> None:
-    since = datetime(2026, 1, 1, tzinfo=UTC)
-    whole = Window(since, since + timedelta(days=30))
-    items = [{"last_changed": (since + timedelta(minutes=i)).isoformat()} for i in range(100)]
-    parts = split(whole, items, total=1000, page_size=100)
-    assert parts[0].since == whole.since and parts[-1].before == whole.before
-    for left, right in itertools.pairwise(parts):
-        assert right.since == left.before - timedelta(seconds=1)  # since is exclusive: no gap
-        assert left.before.microsecond == 0
-    assert parts[0].before == since + timedelta(minutes=int(100 * FILL))  # the first cut follows the data
-    assert 2 <= len(parts) <= 16
-
-
-def test_a_split_saves_a_round_of_requests_when_slightly_fuller_windows_allow() -> None:
-    assert parts_for(9100, 1000, parallel=10) == 10  # 910 a window: one round instead of two
-    assert parts_for(9400, 1000, parallel=10) == 11  # 940 would risk overflowing: two rounds
-    assert parts_for(119_000, 1000, parallel=10) == 130  # 13 rounds, not 14
-    assert parts_for(500, 1000, parallel=10) == 2
-
-
-def test_the_first_part_of_a_split_is_answered_by_the_page_that_overflowed() -> None:
-    since = datetime(2026, 1, 1, tzinfo=UTC)
-    items = [{"last_changed": (since + timedelta(minutes=i)).isoformat()} for i in range(100)]
-    first = Window(since, since + timedelta(minutes=90))
-    assert answered_head(first, items) == items[:90]
-    past_the_page = Window(since, since + timedelta(minutes=100))  # members after the page may belong
-    assert answered_head(past_the_page, items) is None
-    assert answered_head(first, items[::-1]) is None  # not the sorted page: nothing is assumed
-
-
 def test_the_run_upper_bound_is_never_after_the_sync_start_nor_in_the_future(run: Running) -> None:
     connector = run.connector(settle_seconds=120)
     future = datetime.now(UTC) + timedelta(hours=1)
@@ -240,34 +208,78 @@ def test_more_than_ten_connections_is_refused_in_config(run: Running) -> None:
 # --- members -----------------------------------------------------------------------------------
 
 
-def test_members_are_read_in_closed_windows_at_offset_zero_with_trimmed_fields(run: Running) -> None:
-    pages = pull(run.connector(page_size=30))  # the busiest second of this shop holds 25
+def _listing(run: Running) -> list[dict[str, list[str]]]:
+    return [parse_qs(e.query) for e in run.requests("/members")]
+
+
+def test_members_are_one_listing_of_the_closed_window_overlapping_by_a_row(run: Running) -> None:
+    """settle 0: the window's last second is still open, so pages must meet on a shared row."""
+    pages = pull(run.connector(page_size=30, max_connections=1))
     people = ADAPTER.people(run.sim)
     assert {r.vendor_id for r in records(pages)} == set(people.values())
-    listing = run.requests("/members")
-    assert len(listing) > len(people) // 30
-    starts = [str(parse_qs(e.query).get("since_last_changed")) for e in listing]
-    assert len(set(starts)) == len(starts)  # a split's first part is read from the page that overflowed
-    for entry in listing:
-        query = parse_qs(entry.query)
-        assert query["offset"] == ["0"] and query["count"] == ["30"]
+    assert len(records(pages)) == len(people)  # the shared row is given once
+    listing = _listing(run)
+    assert [q["offset"] for q in listing] == [[str(29 * n)] for n in range(len(listing))]
+    assert len(listing) == -(-(len(people) - 1) // 29)  # no planning round, no repairs
+    assert len({(q["before_last_changed"][0], str(q.get("since_last_changed"))) for q in listing}) == 1
+    for query in listing:
+        assert query["count"] == ["30"]
         assert query["sort_field"] == ["last_changed"] and query["sort_dir"] == ["ASC"]
-        assert "before_last_changed" in query
         assert "members.email_address" in query["fields"][0] and "members.tags" not in query["fields"][0]
     consent = {r.consent.value for r in records(pages) if isinstance(r, Profile)}
     assert "subscribed" in consent
 
 
-def test_a_second_holding_more_than_a_page_is_read_with_an_overlapping_stride(run: Running) -> None:
+def test_a_window_closed_before_the_run_is_read_in_full_pages_all_connections_at_once(
+    shop: ShopData,
+) -> None:
+    running = Running(shop, latency_seconds=0.05)
+    try:
+        pages = pull(running.connector(page_size=30, max_connections=4, settle_seconds=1))
+        people = ADAPTER.people(running.sim)
+        assert {r.vendor_id for r in records(pages)} == set(people.values())
+        entries = running.requests("/members")
+        assert sorted(int(parse_qs(e.query)["offset"][0]) for e in entries) == list(range(0, len(people), 30))
+        first_answer = min(e.finished for e in entries)
+        assert sum(e.started < first_answer for e in entries) == 4  # a page per connection at once
+    finally:
+        running.server.stop()
+
+
+@pytest.mark.parametrize("settle", [0, 1])
+def test_members_leaving_their_place_while_paging_cost_a_re_read_not_a_loss(
+    run: Running, settle: int
+) -> None:
+    """After each page a member already read is written: it leaves for the window's end (or past
+    it), every later row shifts left, and naive offset paging would skip one row per page."""
+    audience = run.sim.state.audience
+    by_vendor_id = {f"{audience.list_id}:{m.id}": m for m in audience.members.values()}
+
+    async def go() -> set[str]:
+        connector = run.connector(page_size=30, max_connections=1, settle_seconds=settle)
+        got: set[str] = set()
+        async with connector:
+            async for page in connector.streams()[0].read(None, datetime.now(UTC)):
+                got |= {r.vendor_id for r in page.records}
+                if page.records:
+                    with audience.lock:
+                        audience.touch(by_vendor_id[page.records[0].vendor_id])
+        return got
+
+    assert asyncio.run(go()) == set(ADAPTER.people(run.sim).values())
+    offsets = [int(q["offset"][0]) for q in _listing(run)]
+    assert offsets != sorted(offsets)  # a failed boundary was asked again further back
+
+
+def test_a_second_holding_more_than_a_page_is_read_whole(run: Running) -> None:
     audience = run.sim.state.audience
     moment = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     with audience.lock:
         for member in list(audience.members.values())[:45]:
             audience.touch(member, moment)
-    pages = pull(run.connector(page_size=20))
-    assert {r.vendor_id for r in records(pages)} == set(ADAPTER.people(run.sim).values())
-    offsets = {parse_qs(e.query)["offset"][0] for e in run.requests("/members")}
-    assert offsets >= {"0", "18", "36"}  # stride 20 - 2 re-reads two rows per page
+    for settle in (0, 1):
+        pages = pull(run.connector(page_size=20, settle_seconds=settle))
+        assert {r.vendor_id for r in records(pages)} == set(ADAPTER.people(run.sim).values())
 
 
 def test_the_connection_cap_holds_and_throttling_is_survived(shop: ShopData) -> None:

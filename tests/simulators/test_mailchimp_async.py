@@ -177,6 +177,16 @@ def test_the_11th_concurrent_request_gets_429() -> None:
         assert r.sim.log.max_in_flight == 11
 
 
+def test_every_answer_is_held_for_the_latency_while_it_holds_a_connection() -> None:
+    """The answer is built during the wait (so concurrent pages do not queue for the simulator's
+    CPU), but never sent early: each request still spends the whole latency on a connection."""
+    with running(latency_seconds=0.5) as r:
+        responses = asyncio.run(_fire(r.url, ("u", r.sim.credentials["api_key"]), 10))
+        assert {resp.status_code for resp in responses} == {200}
+        assert min(e.duration for e in r.sim.log.entries()) >= 0.5
+        assert r.sim.log.max_in_flight == 10
+
+
 def test_chaos_mode_answers_a_bare_403() -> None:
     with running(latency_seconds=1.0, bare_403_every=1) as r:
         responses = asyncio.run(_fire(r.url, ("u", r.sim.credentials["api_key"]), 11))

@@ -47,7 +47,7 @@ class BrevoAdapter(VendorAdapter):
 
     def options(self, simulator: Simulator) -> dict[str, Any]:
         # Small pages so the 600-person shop spans several; the recipe's 2-minute settle stays.
-        return {"page_size": 100, "page_overlap": 10, "parallel": 4}
+        return {"page_size": 100, "parallel": 4}
 
     def people(self, simulator: Simulator) -> dict[str, str]:
         with simulator.state.lock:
