@@ -10,11 +10,14 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import Engine, delete
 
+from connectors.base import Page
+from connectors.records import Profile
 from engine.models import TrainedModel
 from engine.scoring import gather_chunks, model_specs, score_gathered
 from sync import tables
 from sync.config import EngineConfig, SegmentsConfig
 from sync.frames import StoreChunks, load_attributes, load_frames
+from sync.ingest import IngestPolicy, write_page
 from sync.scoring import (
     DIGEST_OUTPUT,
     _DigestedChunks,
@@ -157,3 +160,17 @@ def test_a_chunk_size_below_one_buyer_is_refused() -> None:
     with pytest.raises(ValidationError, match="chunk_customers"):
         EngineConfig(chunk_customers=0)
     assert EngineConfig().chunk_customers == 50_000
+
+
+def test_a_store_without_orders_is_digested_but_not_scored(store_engine: Engine) -> None:
+    # Pass one reads every chunk before anything knows there are no buyers: the fits must not fail.
+    profiles = [
+        Profile(source="shop", vendor_id=str(i), email=f"p{i}@example.org",
+                created_at=NOW - timedelta(days=3), updated_at=NOW)
+        for i in range(5)
+    ]  # fmt: skip
+    with session_scope(store_engine) as session:
+        write_page(session, "shop", "customers", Page(profiles, {}), IngestPolicy(timedelta(days=1), NOW))
+    report = score_store(store_engine, TYPES, EngineConfig(), NOW)
+    assert report.version and report.scored == 0
+    assert report.messages == ["no orders yet: every customer gets the fields' unknown values"]
