@@ -9,6 +9,7 @@ enough support applies.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -48,8 +49,31 @@ def category_affinity(history: History) -> pd.DataFrame:
     return per.sort_values(["customer_id", "rank"]).reset_index(drop=True)
 
 
-def co_purchase_rules(history: History, level: Level = "category", min_support: int = 5) -> pd.DataFrame:
-    """Rules A -> B over customers' item sets: support(A and B), confidence P(B | A), lift."""
+@dataclass(frozen=True)
+class CoPurchaseCounts:
+    """Customers owning each pair of items (the diagonal: each item), and how many customers own any.
+
+    Counts over customers, so two sets of customers' counts add up to both, exactly: a shop read in
+    chunks gets the rules and the popularity ranking of the whole.
+    """
+
+    both: pd.DataFrame  # items x items, labels sorted
+    customers: int
+
+    def __add__(self, other: CoPurchaseCounts) -> CoPurchaseCounts:
+        both = self.both.add(other.both, fill_value=0).fillna(0).astype("int64")
+        return CoPurchaseCounts(both.sort_index().sort_index(axis=1), self.customers + other.customers)
+
+    @property
+    def popularity(self) -> pd.Series:
+        """Customers owning each item, most owned first; ties by item, so the order is the data's alone."""
+        owners = pd.Series(np.diag(self.both.to_numpy()), index=self.both.index, name="count")
+        frame = owners.rename_axis("item").reset_index()
+        return frame.sort_values(["count", "item"], ascending=[False, True]).set_index("item")["count"]
+
+
+def co_purchase_counts(history: History, level: Level = "category") -> CoPurchaseCounts:
+    """The `CoPurchaseCounts` of the history's customers."""
     owned = _owned(history, level)
     items = pd.Index(np.sort(owned["item"].unique()))
     customers = pd.Index(owned["customer_id"].unique())
@@ -60,7 +84,18 @@ def co_purchase_rules(history: History, level: Level = "category", min_support: 
         ),
         shape=(len(customers), len(items)),
     )
-    both = (matrix.T @ matrix).toarray()
+    both = pd.DataFrame((matrix.T @ matrix).toarray().astype("int64"), index=items, columns=items)
+    return CoPurchaseCounts(both, len(customers))
+
+
+def co_purchase_rules(history: History, level: Level = "category", min_support: int = 5) -> pd.DataFrame:
+    """Rules A -> B over customers' item sets: support(A and B), confidence P(B | A), lift."""
+    return rules_from_counts(co_purchase_counts(history, level), min_support)
+
+
+def rules_from_counts(counts: CoPurchaseCounts, min_support: int = 5) -> pd.DataFrame:
+    """`co_purchase_rules` read off gathered counts."""
+    items, both = counts.both.index, counts.both.to_numpy()
     single = np.diag(both).astype(float)
     a, b = np.nonzero((both >= min_support) & ~np.eye(len(items), dtype=bool))
     confidence = both[a, b] / single[a]
@@ -70,27 +105,41 @@ def co_purchase_rules(history: History, level: Level = "category", min_support: 
             "item": items[b],
             "support": both[a, b].astype(int),
             "confidence": confidence,
-            "lift": confidence / (single[b] / max(len(customers), 1)),
+            "lift": confidence / (single[b] / max(counts.customers, 1)),
         }
     )
 
 
-def next_best(history: History, level: Level = "category", k: int = 1, min_support: int = 5) -> pd.DataFrame:
-    """Top-k items each buyer has not bought yet, by the strongest co-purchase rule from what they own."""
+def next_best(
+    history: History,
+    level: Level = "category",
+    k: int = 1,
+    min_support: int = 5,
+    counts: CoPurchaseCounts | None = None,
+) -> pd.DataFrame:
+    """Top-k items each buyer has not bought yet, by the strongest co-purchase rule from what they own.
+
+    `counts` are the whole shop's (`co_purchase_counts`) when `history` holds only some of its
+    customers (a chunk); by default they are counted on `history`.
+    """
     if level not in _ITEM_COLUMN:
         raise ValueError(f"level: expected 'product' or 'category', got {level!r}")
     if k < 1:
         raise ValueError(f"k: need at least 1 recommendation per customer, got {k}")
     owned = _owned(history, level)
-    rules = co_purchase_rules(history, level, min_support)
-    candidates = owned.rename(columns={"item": "antecedent"}).merge(rules, on="antecedent")
+    if owned.empty:
+        return pd.DataFrame(columns=list(NEXT_BEST_COLUMNS))
+    counts = counts or co_purchase_counts(history, level)
+    candidates = owned.rename(columns={"item": "antecedent"}).merge(
+        rules_from_counts(counts, min_support), on="antecedent"
+    )
     candidates = _not_owned(candidates, owned)
     candidates = candidates.sort_values(
         ["customer_id", "confidence", "lift", "support", "item"], ascending=[True, False, False, False, True]
     ).drop_duplicates(["customer_id", "item"])
     picked = candidates.groupby("customer_id").head(k).rename(columns={"antecedent": "based_on"})
     picked = picked.assign(model_kind="co_purchase")
-    fallback = _popular_fill(owned, picked, k)
+    fallback = _popular_fill(owned, picked, k, counts)
     out = pd.concat([picked, fallback], ignore_index=True)
     out = out.sort_values(["customer_id", "model_kind", "confidence"], ascending=[True, True, False])
     out["rank"] = out.groupby("customer_id").cumcount() + 1
@@ -112,10 +161,12 @@ def _not_owned(candidates: pd.DataFrame, owned: pd.DataFrame) -> pd.DataFrame:
     return candidates.loc[~mine]
 
 
-def _popular_fill(owned: pd.DataFrame, picked: pd.DataFrame, k: int) -> pd.DataFrame:
+def _popular_fill(
+    owned: pd.DataFrame, picked: pd.DataFrame, k: int, counts: CoPurchaseCounts
+) -> pd.DataFrame:
     """Most-bought items the customer lacks, for the slots no rule filled."""
-    n_customers = owned["customer_id"].nunique()
-    popularity = owned["item"].value_counts()
+    n_customers = counts.customers
+    popularity = counts.popularity
     have = picked.groupby("customer_id").size().reindex(owned["customer_id"].unique()).fillna(0)
     missing = have[have < k]
     top = popularity.index[: k + int(owned.groupby("customer_id").size().max())]

@@ -55,14 +55,32 @@ def discount_sensitivity(
     the history's own campaigns frame. Without any campaigns only the order-share evidence is used.
     """
     cfg = config or DiscountConfig()
+    return score_discount(discount_evidence(history, campaigns, cfg), cfg)
+
+
+def discount_evidence(
+    history: History, campaigns: pd.DataFrame | None = None, config: DiscountConfig | None = None
+) -> pd.DataFrame:
+    """The per-customer counts the score is read from (index customer_id, sorted): orders, discounted
+    orders, opened offers and plain campaigns and how many of each converted.
+
+    Each customer's counts need only their own rows, so a shop read in chunks gathers them chunk by
+    chunk; the scoring (`score_discount`) needs them all, as its priors and scales are the shop's.
+    """
+    cfg = config or DiscountConfig()
     campaigns = history.frames.campaigns if campaigns is None else campaigns
     orders = history.orders
     require_columns(orders, ["customer_id", "ordered_at", "discount"], "orders")
-    per_order = _order_share(orders)
-    per_campaign = _responses(history, campaigns, cfg)
-    out = per_order.join(per_campaign, how="outer").fillna(0.0)
+    out = _order_share(orders).join(_responses(history, campaigns, cfg), how="outer").fillna(0.0)
     out.index.name = "customer_id"
-    return _score(out, cfg.response_weight).reset_index().loc[:, list(OUTPUT_COLUMNS)]
+    return out
+
+
+def score_discount(evidence: pd.DataFrame, config: DiscountConfig | None = None) -> pd.DataFrame:
+    """The scores of every customer in `evidence` (`discount_evidence`, or several of them concatenated)."""
+    cfg = config or DiscountConfig()
+    evidence = evidence.sort_index(kind="stable")
+    return _score(evidence.copy(), cfg.response_weight).reset_index().loc[:, list(OUTPUT_COLUMNS)]
 
 
 def _order_share(orders: pd.DataFrame) -> pd.DataFrame:

@@ -108,7 +108,9 @@ def engagement_features(history: History) -> pd.DataFrame:
     feats["orders_365"] = feats["orders_365"].fillna(0)
     feats["days_since_order"] = order_age.groupby(buyer).min().reindex(audience)
     feats.index = pd.Index(ids[feats.index], name="customer_id")
-    return feats.astype(float)
+    # In customer order, not the order rows came in: LightGBM's sums follow the row order, so a store
+    # returning rows in another order (or a shop read in chunks) would move the scores in the 8th digit.
+    return feats.astype(float).sort_index(kind="stable")
 
 
 def _coded(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
@@ -141,11 +143,24 @@ def _last_opened_share(events: pd.DataFrame, n: int) -> pd.Series:
     return pd.Series(hit.astype(float), index=last["customer_id"].to_numpy()).groupby(level=0).mean()
 
 
-def _baseline_rate(features: pd.DataFrame, target: Target) -> np.ndarray:
-    """The customer's recent open (click) rate, shrunk toward the shop's: the rule to beat."""
+def _baseline_rate(
+    features: pd.DataFrame, target: Target, prior: tuple[float, float] | None = None
+) -> np.ndarray:
+    """The customer's recent open (click) rate, shrunk toward the shop's: the rule to beat.
+
+    `prior` is the shop's (`_baseline_prior`) when `features` are only some of its customers.
+    """
+    hits, trials = _recent(features, target)
+    return shrunk_rate(hits, trials, prior or beta_prior(hits, trials))
+
+
+def _recent(features: pd.DataFrame, target: Target) -> tuple[np.ndarray, np.ndarray]:
     hits = features["opened_90" if target == "open" else "clicked_90"].to_numpy()
-    trials = features["received_90"].to_numpy()
-    return shrunk_rate(hits, trials, beta_prior(hits, trials))
+    return hits, features["received_90"].to_numpy()
+
+
+def _baseline_prior(features: pd.DataFrame, target: Target) -> tuple[float, float]:
+    return beta_prior(*_recent(features, target))
 
 
 def _labels(
@@ -207,10 +222,16 @@ def _fit(
     return _Fitted(booster, fit_platt(booster.predict(X_cal), y_cal), base_cal)
 
 
-def _predict(fitted: _Fitted, features: pd.DataFrame, target: Target, use_model: bool) -> np.ndarray:
+def _predict(
+    fitted: _Fitted,
+    features: pd.DataFrame,
+    target: Target,
+    use_model: bool,
+    prior: tuple[float, float] | None = None,
+) -> np.ndarray:
     if use_model and fitted.booster is not None:
         return fitted.calibrator.apply(fitted.booster.predict(features))
-    return fitted.baseline_calibrator.apply(_baseline_rate(features, target))
+    return fitted.baseline_calibrator.apply(_baseline_rate(features, target, prior))
 
 
 def _judge(
@@ -237,10 +258,22 @@ def _judge(
     return {"lightgbm": model, "baseline": base}, wins, reason
 
 
-def score_engagement(history: History, config: EngagementConfig | None = None) -> EngagementResult:
-    """P(open) and P(click) in the next `horizon_days` for everyone who ever received mail.
+@dataclass(frozen=True)
+class EngagementModel:
+    """The fitted scoring models per target, and the shop's prior for the recent-rate baseline."""
 
-    Customers without any mail get no row: there is nothing to engage with.
+    fitted: dict[str, _Fitted]
+    use_model: dict[str, bool]
+    priors: dict[str, tuple[float, float]]
+    holdout: dict[str, dict[str, dict[str, float]]]
+    reasons: dict[str, str]
+    horizon_days: int
+
+
+def fit_engagement(history: History, config: EngagementConfig | None = None) -> EngagementModel:
+    """Judge, then fit, the models of both targets on `history`: the whole shop, or a uniform sample of
+    its customers (the first chunks of a shop read in chunks). Every step of the fit pools customers
+    (training rows, calibration, the baseline's prior), so a sample's model estimates the shop's.
     """
     cfg = config or EngagementConfig()
     step = cfg.horizon_days * DAY
@@ -249,18 +282,46 @@ def score_engagement(history: History, config: EngagementConfig | None = None) -
     ]
     slices = _Slices(history, cfg.horizon_days)
     current = engagement_features(history)
-    result = EngagementResult(scores=pd.DataFrame({"customer_id": current.index.to_numpy()}))
-    kinds = []
+    model = EngagementModel({}, {}, {}, {}, {}, cfg.horizon_days)
     for target in ("open", "click"):
         holdout, use_model, reason = _judge(slices, cutoffs, target, cfg)
-        result.holdout[target], result.reasons[target] = holdout, reason
+        model.holdout[target], model.reasons[target] = holdout, reason
         # The same procedure one horizon later, ending at T instead of T - H.
         n_cal = cfg.n_calibration_cutoffs
         train = cutoffs[n_cal:-1] if use_model else []
         fitted = _fit(slices, train, cutoffs[:n_cal], target, cfg)
-        use_model = use_model and fitted.booster is not None
-        result.scores[f"p_{target}_{cfg.horizon_days}d"] = _predict(fitted, current, target, use_model)
+        model.fitted[target] = fitted
+        model.use_model[target] = use_model and fitted.booster is not None
+        model.priors[target] = _baseline_prior(current, target)
+    return model
+
+
+def predict_engagement(model: EngagementModel, history: History) -> EngagementResult:
+    """P(open) and P(click) of everyone in `history` who ever received mail, with a fitted model."""
+    current = engagement_features(history)
+    result = EngagementResult(
+        scores=pd.DataFrame({"customer_id": current.index.to_numpy()}),
+        holdout=model.holdout,
+        reasons=model.reasons,
+    )
+    kinds = []
+    for target in ("open", "click"):
+        use_model = model.use_model[target]
+        # A chunk may hold nobody with mail; LightGBM refuses to predict zero rows.
+        result.scores[f"p_{target}_{model.horizon_days}d"] = (
+            _predict(model.fitted[target], current, target, use_model, model.priors[target])
+            if len(current)
+            else np.zeros(0)
+        )
         kinds.append("lightgbm" if use_model else "baseline_recent_rate")
-    result.scores["engagement_band"] = band(result.scores[f"p_open_{cfg.horizon_days}d"])
+    result.scores["engagement_band"] = band(result.scores[f"p_open_{model.horizon_days}d"])
     result.scores["model_kind"] = kinds[0] if kinds[0] == kinds[1] else f"open:{kinds[0]},click:{kinds[1]}"
     return result
+
+
+def score_engagement(history: History, config: EngagementConfig | None = None) -> EngagementResult:
+    """P(open) and P(click) in the next `horizon_days` for everyone who ever received mail.
+
+    Customers without any mail get no row: there is nothing to engage with.
+    """
+    return predict_engagement(fit_engagement(history, config), history)

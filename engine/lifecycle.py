@@ -69,15 +69,43 @@ def repeat_gaps(orders: pd.DataFrame) -> np.ndarray:
     return gaps.to_numpy(dtype=float)
 
 
+@dataclass(frozen=True)
+class LifecycleCounts:
+    """What the thresholds are read from, gathered so that two sets of customers add up to both.
+
+    Exact: the quantiles are taken of the pooled gaps themselves (8 bytes per repeat order, far less
+    than the orders they come from) and of the counted order counts of repeat buyers.
+    """
+
+    gaps: np.ndarray  # days between consecutive orders of the same customer, any order
+    repeat_orders: pd.Series  # order count (>= 2) -> repeat buyers with that many orders
+
+    def __add__(self, other: LifecycleCounts) -> LifecycleCounts:
+        counts = self.repeat_orders.add(other.repeat_orders, fill_value=0).astype("int64")
+        return LifecycleCounts(np.concatenate([self.gaps, other.gaps]), counts)
+
+
+def lifecycle_counts(orders: pd.DataFrame) -> LifecycleCounts:
+    """The `LifecycleCounts` of these customers' orders."""
+    counts = orders.groupby("customer_id").size()
+    return LifecycleCounts(repeat_gaps(orders), counts[counts >= 2].value_counts().astype("int64"))
+
+
 def lifecycle_thresholds(orders: pd.DataFrame, config: LifecycleConfig | None = None) -> LifecycleThresholds:
     """Thresholds from the shop's repeat gaps, or from the fallback cycle when there are too few."""
+    return thresholds_from_counts(lifecycle_counts(orders), config)
+
+
+def thresholds_from_counts(
+    counts: LifecycleCounts, config: LifecycleConfig | None = None
+) -> LifecycleThresholds:
+    """`lifecycle_thresholds` of the customers whose counts these are."""
     cfg = config or LifecycleConfig()
-    gaps = repeat_gaps(orders)
-    counts = orders.groupby("customer_id").size()
-    repeaters = counts[counts >= 2]
+    gaps = np.sort(counts.gaps)
     loyal = cfg.min_loyal_orders
-    if len(repeaters):
-        loyal = max(loyal, int(np.ceil(repeaters.quantile(cfg.loyal_quantile))))
+    if len(counts.repeat_orders):
+        repeaters = np.repeat(counts.repeat_orders.index.to_numpy(), counts.repeat_orders.to_numpy())
+        loyal = max(loyal, int(np.ceil(np.quantile(np.sort(repeaters), cfg.loyal_quantile))))
     if len(gaps) < cfg.min_gaps:
         a, r, c = (cfg.fallback_cycle_days * m for m in cfg.fallback_multiples)
         return LifecycleThresholds(a, r, c, loyal, len(gaps), "fallback")
@@ -88,15 +116,16 @@ def lifecycle_thresholds(orders: pd.DataFrame, config: LifecycleConfig | None = 
 
 
 def lifecycle_stages(
-    history: History, config: LifecycleConfig | None = None
+    history: History, config: LifecycleConfig | None = None, thresholds: LifecycleThresholds | None = None
 ) -> tuple[pd.DataFrame, LifecycleThresholds]:
     """One row per customer known at the cutoff (buyers and profile-only prospects) and the thresholds.
 
-    `days_since_last_order` is NaN and `n_orders` 0 for prospects.
+    `days_since_last_order` is NaN and `n_orders` 0 for prospects. `thresholds` are the shop's when
+    `history` holds only some of its customers (a chunk); by default they are read off `history`.
     """
     orders = history.orders
     require_columns(orders, ["customer_id", "ordered_at"], "orders")
-    thresholds = lifecycle_thresholds(orders, config)
+    thresholds = thresholds or lifecycle_thresholds(orders, config)
     by = orders.groupby("customer_id")
     buyers = pd.DataFrame(
         {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from engine.backend import LOCAL, Backend
 from engine.baseline import Baseline
-from engine.chunks import ChunkSource, chunk_features, concat_frames, gather
+from engine.chunks import ChunkSource, ShopInputs, chunk_features, concat_frames, gather
 from engine.explain import baseline_reasons, top_reasons
 from engine.frames import History, history_at, to_utc_timestamp
 from engine.models import (
@@ -227,6 +227,23 @@ class ChunkedScoringResult:
     trained_on: int = 0  # buyers in the training sample (0: the given models scored)
 
 
+ChunkSeen = Callable[[int, History], None]
+ChunkScored = Callable[[int, History, pd.DataFrame], None]
+
+
+@dataclass
+class GatheredShop:
+    """Pass one's result: the shop-wide inputs at the cutoff, and the training sample (or none)."""
+
+    cutoff: pd.Timestamp
+    inputs: ShopInputs
+    sample: list[History]
+
+    @property
+    def buyers(self) -> int:
+        return sum(self.inputs.buyers_per_chunk)
+
+
 def score_chunks(
     source: ChunkSource,
     cutoff: object,
@@ -241,35 +258,69 @@ def score_chunks(
 ) -> ChunkedScoringResult:
     """`score_customers` on a shop read one customer chunk at a time, so memory does not grow with it.
 
-    Pass one reads every chunk for the shop-wide inputs (`engine.chunks.gather`) and keeps the first
-    chunks, up to `max_train_customers` buyers, as the training sample; training runs on that sample as
-    on a small shop (its shop-wide columns are the sample's: a uniform sample's repeat rates and refill
-    cycles estimate the shop's). Pass two reads every chunk again and scores it with the whole shop's
-    inputs. When every chunk fits in the sample the result equals `score_customers` on the whole history.
+    Pass one reads every chunk for the shop-wide inputs (`gather_chunks`) and keeps the first chunks,
+    up to `max_train_customers` buyers, as the training sample; training runs on that sample as on a
+    small shop (its shop-wide columns are the sample's: a uniform sample's repeat rates and refill
+    cycles estimate the shop's). Pass two (`score_gathered`) reads every chunk again and scores it with
+    the whole shop's inputs. When every chunk fits in the sample the result equals `score_customers` on
+    the whole history.
     """
-    config = config or TrainingConfig()
-    specs = model_specs(horizon_days, churn_horizon_days)
+    if progress:
+        progress(f"reading the shop's inputs from {source.n_chunks} chunks")
+    gathered = gather_chunks(source, cutoff, models is None, max_train_customers)
+    return score_gathered(
+        source, gathered, horizon_days, churn_horizon_days, clv_horizons, config, progress, models, backend
+    )
+
+
+def gather_chunks(
+    source: ChunkSource,
+    cutoff: object,
+    train: bool = True,
+    max_train_customers: int = MAX_TRAIN_CUSTOMERS,
+    observe: ChunkSeen | None = None,
+) -> GatheredShop:
+    """Pass one of `score_chunks`; `observe(index, history)` sees every chunk's history as it passes (so
+    a caller gathers its own shop-wide counts in the same read). Keeps a training sample if `train`."""
     cutoff = to_utc_timestamp(cutoff)
     sample: list[History] = []
 
     def keep(index: int, history: History) -> None:
         held = sum(_buyers(h) for h in sample)
-        if (
-            models is None
-            and len(sample) == index
-            and (not sample or held + _buyers(history) <= max_train_customers)
-        ):
+        if train and len(sample) == index and (not sample or held + _buyers(history) <= max_train_customers):
             sample.append(history)
+        if observe is not None:
+            observe(index, history)
 
-    if progress:
-        progress(f"reading the shop's inputs from {source.n_chunks} chunks")
-    inputs = gather(source, cutoff, keep)
-    if not sum(inputs.buyers_per_chunk):
+    return GatheredShop(cutoff, gather(source, cutoff, keep), sample)
+
+
+def score_gathered(
+    source: ChunkSource,
+    gathered: GatheredShop,
+    horizon_days: int = 30,
+    churn_horizon_days: int = 90,
+    clv_horizons: tuple[int, ...] = (365,),
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+    models: Mapping[str, TrainedModel] | None = None,
+    backend: Backend = LOCAL,
+    scored: ChunkScored | None = None,
+) -> ChunkedScoringResult:
+    """Train on the gathered sample (unless `models` are given), then pass two of `score_chunks`.
+
+    `scored(index, history, features)` sees every chunk's history and its buyers' features as they are
+    scored, so a caller computes its own per-chunk outputs without reading the chunk again.
+    """
+    config = config or TrainingConfig()
+    specs = model_specs(horizon_days, churn_horizon_days)
+    cutoff, inputs = gathered.cutoff, gathered.inputs
+    if not gathered.buyers:
         raise ValueError(f"no orders before {cutoff.date()}: nothing to score")
     trained_on = 0
     if models is None:
-        training = History(concat_frames([h.frames for h in sample]), cutoff)
-        sample.clear()
+        training = History(concat_frames([h.frames for h in gathered.sample]), cutoff)
+        gathered.sample.clear()
         trained_on = _buyers(training)
         chosen = train_all(training, specs, config, progress, backend)[1]
         del training  # the sample's rows go before pass two reads the chunks again
@@ -279,13 +330,16 @@ def score_chunks(
         progress("scoring customers")
     parts = []
     for index in range(source.n_chunks):
-        feats, base = chunk_features(history_at(source.chunk(index), cutoff), inputs)
+        history = history_at(source.chunk(index), cutoff)
+        feats, base = chunk_features(history, inputs)
         if len(feats):
             parts.append(_predictions(chosen, feats, base, cutoff, horizon_days, clv_horizons))
+        if scored is not None:
+            scored(index, history, feats)
     scores = _finish(pd.concat(parts).sort_index(kind="stable"))
     messages = _messages(chosen, inputs.baseline)
     if trained_on:
-        messages.append(f"models trained on {trained_on} of {sum(inputs.buyers_per_chunk)} buyers")
+        messages.append(f"models trained on {trained_on} of {gathered.buyers} buyers")
     return ChunkedScoringResult(scores, chosen, messages, inputs.baseline, trained_on)
 
 

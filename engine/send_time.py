@@ -82,30 +82,76 @@ class _Exposure:
     open_hour: np.ndarray
 
 
-def best_send_times(history: History, config: SendTimeConfig | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class SendTimeCounts:
+    """The shop model's inputs: inbox-hours at risk and opens per (hours since delivery, hour of week).
+
+    Sums over people, so two sets of customers' counts add up to both (exactly: they are whole numbers).
+    """
+
+    at_risk: np.ndarray  # (window_hours, 168)
+    opens: np.ndarray  # (window_hours, 168)
+
+    def __add__(self, other: SendTimeCounts) -> SendTimeCounts:
+        return SendTimeCounts(self.at_risk + other.at_risk, self.opens + other.opens)
+
+
+@dataclass(frozen=True)
+class ShopPattern:
+    """The shop-wide part of the model: how opens fall off after delivery, and the week's reading rhythm."""
+
+    delay_effect: np.ndarray
+    pattern: np.ndarray
+
+
+def send_time_counts(history: History, config: SendTimeConfig | None = None) -> SendTimeCounts:
+    """The `SendTimeCounts` of the history's people."""
+    cfg = config or SendTimeConfig()
+    return _counts(_exposure(*_mail(history), cfg.window_hours), cfg)
+
+
+def fit_shop_pattern(counts: SendTimeCounts, config: SendTimeConfig | None = None) -> ShopPattern:
+    """The shop pattern fitted to gathered counts (`_fit_shop_model`)."""
+    return ShopPattern(*_fit_shop_model(counts, config or SendTimeConfig()))
+
+
+def best_send_times(
+    history: History, config: SendTimeConfig | None = None, shop: ShopPattern | None = None
+) -> pd.DataFrame:
     """One row per customer with the best hours of week to send (UTC), local time where known.
 
     Uses `history.events` (received / opened / clicked with campaign_id). Every customer in
     `history.customers` gets a row too (people without mail get the shop pattern); when that frame
-    has a `timezone` column (IANA name) the local weekday and hour are filled in.
+    has a `timezone` column (IANA name) the local weekday and hour are filled in. `shop` is the whole
+    shop's pattern when `history` holds only some of its customers (a chunk); by default it is fitted
+    on `history`.
     """
     cfg = config or SendTimeConfig()
-    events = history.frames.events
     customers = history.frames.customers
-    require_columns(events, ["customer_id", "kind", "occurred_at", "campaign_id"], "events")
-    events = events.loc[events["campaign_id"].notna()]
-    people = pd.Index(
-        pd.unique(pd.concat([events["customer_id"], customers["customer_id"]], ignore_index=True)),
-        name="customer_id",
-    )
+    events, people = _mail(history)
     exposure = _exposure(events, people, cfg.window_hours)
-    delay_effect, shop_pattern = _fit_shop_model(exposure, cfg)
+    shop = shop or fit_shop_pattern(_counts(exposure, cfg), cfg)
+    delay_effect, shop_pattern = shop.delay_effect, shop.pattern
     observed, expected = _person_tables(exposure, len(people), delay_effect, shop_pattern)
     profile = _shrunk_profile(observed, expected, shop_pattern, cfg)
     out = _recommendations(people, profile, observed, events, cfg)
     out = _add_local_time(out, customers, history.cutoff)
     out.attrs["shop_pattern"] = shop_pattern
     return out.loc[:, list(OUTPUT_COLUMNS)]
+
+
+def _mail(history: History) -> tuple[pd.DataFrame, pd.Index]:
+    """Campaign events, and everyone who gets a row: recipients and every known customer."""
+    events = history.frames.events
+    require_columns(events, ["customer_id", "kind", "occurred_at", "campaign_id"], "events")
+    events = events.loc[events["campaign_id"].notna()]
+    people = pd.Index(
+        pd.unique(
+            pd.concat([events["customer_id"], history.frames.customers["customer_id"]], ignore_index=True)
+        ),
+        name="customer_id",
+    )
+    return events, people
 
 
 def _first_times(events: pd.DataFrame, kinds: Sequence[str], name: str) -> pd.DataFrame:
@@ -152,17 +198,22 @@ def _table(delay: np.ndarray, hour: np.ndarray, window: int) -> np.ndarray:
     return flat.reshape(window, HOURS_PER_WEEK).astype(float)
 
 
-def _fit_shop_model(exposure: _Exposure, cfg: SendTimeConfig) -> tuple[np.ndarray, np.ndarray]:
+def _counts(exposure: _Exposure, cfg: SendTimeConfig) -> SendTimeCounts:
+    """Every inbox-hour at risk and every open, by hours since delivery and hour of week."""
+    at_risk = _table(exposure.delay, exposure.hour, cfg.window_hours)
+    unopened_by_send_hour = exposure.unopened.sum(axis=0)
+    for d in range(cfg.window_hours):
+        at_risk[d] += np.roll(unopened_by_send_hour, d)
+    return SendTimeCounts(at_risk, _table(exposure.open_delay, exposure.open_hour, cfg.window_hours))
+
+
+def _fit_shop_model(counts: SendTimeCounts, cfg: SendTimeConfig) -> tuple[np.ndarray, np.ndarray]:
     """Fit delay_effect(d) * shop_pattern(h) to all inbox-hours by iterative proportional fitting.
 
     This is the maximum-likelihood Poisson fit of a two-factor model; it separates "opened because it
     just arrived" from "opened because it is the hour people read".
     """
-    at_risk = _table(exposure.delay, exposure.hour, cfg.window_hours)
-    unopened_by_send_hour = exposure.unopened.sum(axis=0)
-    for d in range(cfg.window_hours):
-        at_risk[d] += np.roll(unopened_by_send_hour, d)
-    opens = _table(exposure.open_delay, exposure.open_hour, cfg.window_hours)
+    at_risk, opens = counts.at_risk, counts.opens
     delay_effect = np.ones(cfg.window_hours)
     pattern = np.ones(HOURS_PER_WEEK)
     for _ in range(cfg.fit_iterations):

@@ -157,6 +157,12 @@ class EngineConfig(Section):
         default=None, description="Dask scheduler address (tcp://host:8786); empty starts a local cluster"
     )
     sensitive_attributes: list[str] = Field(default_factory=list, description="never used as model features")
+    chunk_customers: int = Field(
+        default=50_000,
+        ge=1,
+        le=10_000_000,
+        description="buyers per chunk the score stage reads from the store at a time (memory per chunk)",
+    )
 
     @field_validator("dask_scheduler")
     @classmethod

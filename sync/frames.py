@@ -18,11 +18,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Select, literal_column, select
+from sqlalchemy import ColumnElement, Engine, Select, func, literal_column, select
 
+from engine.chunks import chunks_for_buyers
 from engine.frames import ShopFrames, ValidationReport, make_frames
 from sync import tables
+from sync.consent import without_customers
 from sync.fields import PROFILE_ATTRIBUTES
 
 ORDER_SOURCE_PRIORITY = ("shopify", "klaviyo", "mailchimp", "brevo")
@@ -137,7 +140,9 @@ def load_frames(
 class StoreChunks:
     """The store's customers in `n_chunks` chunks, read on demand (an `engine.chunks.ChunkSource`).
 
-    Rows dropped while validating are counted in `report`, over every chunk read.
+    The `exclude`d customers (sync/consent.py) are dropped from each chunk as it is read, so none of
+    their rows reach the engine. Rows dropped while validating are counted in `report`, over every
+    chunk read.
     """
 
     engine: Engine
@@ -145,12 +150,30 @@ class StoreChunks:
     n_chunks: int
     sensitive: Collection[str] = ()
     report: ValidationReport = field(default_factory=ValidationReport)
+    exclude: Collection[int] = ()
 
     def chunk(self, index: int) -> ShopFrames:
         frames, report = load_frames(self.engine, self.source_types, self.sensitive, (index, self.n_chunks))
         for where, n in report.dropped.items():
             self.report.count(where, n)
-        return frames
+        return without_customers(frames, self.exclude)
+
+
+def chunks_for_store(engine: Engine, chunk_customers: int) -> int:
+    """How many chunks keep each at about `chunk_customers` buyers (people with an order), at most
+    `CHUNK_BUCKETS`: counted by the database, before any chunk is read."""
+    statement = select(func.count(func.distinct(tables.Order.profile_id))).where(
+        tables.Order.profile_id.is_not(None), tables.Order.cancelled_at.is_(None)
+    )
+    with engine.connect() as connection:
+        buyers = int(connection.execute(statement).scalar_one())
+    return min(chunks_for_buyers(buyers, chunk_customers), CHUNK_BUCKETS)
+
+
+def chunk_members(ids: pd.Series, index: int, n_chunks: int) -> np.ndarray:
+    """Which customer ids (profile ids as text) are in chunk `index` of `n_chunks`: `chunk_condition`
+    in pandas, for per-customer frames read whole (profile attributes)."""
+    return ((ids.astype("int64") % CHUNK_BUCKETS) % n_chunks == index).to_numpy()
 
 
 def load_attributes(engine: Engine, names: Sequence[str]) -> pd.DataFrame:

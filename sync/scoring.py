@@ -10,6 +10,14 @@ is refreshed with the first scoring of each new day. The models themselves are k
 table and retrained on their own schedule (see sync.model_store): between retrains the promoted ones
 score the new data. Micro-segment centroids are kept there too, so the next clustering can match its
 clusters to them and keep their ids.
+
+The store is read one customer chunk at a time (`sync.frames.StoreChunks`, `engine.chunk_customers`
+buyers each), so the history is never in memory at once: pass one digests every chunk (the
+fingerprint and each customer's input digest) and gathers the shop-wide inputs of the scores and
+segments (`engine.scoring.gather_chunks`, `sync.segments_stage.SegmentStage`); pass two scores each
+chunk. What is held for the whole shop is per customer: the core scores, the segment outputs and the
+few feature columns RFM and micro-segments read. The scores table is then written chunk by chunk, in
+one transaction.
 """
 
 from __future__ import annotations
@@ -25,18 +33,18 @@ import pandas as pd
 from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
-from engine.frames import History, ShopFrames, history_at
+from engine.chunks import ChunkSource, chunks_for_buyers
+from engine.frames import ShopFrames
 from engine.models import TrainingConfig
 from engine.rules import compile_rule
-from engine.scoring import ScoringResult, model_specs, score_customers
+from engine.scoring import ChunkedScoringResult, GatheredShop, gather_chunks, model_specs, score_gathered
 from sync import tables
 from sync.config import EngineConfig, ScheduleConfig, SegmentsConfig
-from sync.consent import without_customers
 from sync.engine_backend import engine_backend
 from sync.fields import NUMERIC_TYPES, OUTPUTS, PROFILE_ATTRIBUTES, available_outputs, rule_field_kinds
-from sync.frames import load_attributes, load_frames
-from sync.model_store import reusable_models, store_models
-from sync.segments_stage import KIND_PREFIX, SegmentInputs, segment_outputs
+from sync.frames import StoreChunks, chunk_condition, chunk_members, chunks_for_store, load_attributes
+from sync.model_store import Reusable, reusable_models, store_models
+from sync.segments_stage import KIND_PREFIX, SegmentInputs, SegmentStage
 from sync.store import session_scope, upsert
 
 log = logging.getLogger("espd.scoring")
@@ -46,6 +54,9 @@ CENTROIDS_OUTPUT = "microsegments"
 # Outputs stored in value_text (the others, booleans included, in value_num).
 TEXT_OUTPUTS = frozenset(f.output for f in OUTPUTS if f.type not in NUMERIC_TYPES)
 DIGEST_OUTPUT = "input_digest"
+# Customers whose long rows (one per output) are built and written at a time: 20,000 made the rows'
+# records (about 440k dicts) the peak of a 20k-person daily run (+87 MB, bench/score_store.py).
+PERSIST_CHUNK_CUSTOMERS = 5_000
 KIND_MAX_CHARS = 32  # scores.model_kind
 _SCORE_COLUMNS = (
     "profile_id",
@@ -96,17 +107,68 @@ def _basis(cutoff: pd.Timestamp, settings: EngineConfig, segments: SegmentsConfi
     return digest.hexdigest()[:16]
 
 
-def _fingerprint(frames: ShopFrames, basis: str) -> str:
-    """A digest of every input row, whatever order the store returned them in.
+FrameDigest = tuple[tuple[str, ...], int, int]  # columns, rows, wrapping sum of the row hashes
+
+
+def _frame_digest(frame: pd.DataFrame) -> FrameDigest:
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype="uint64")
+    return tuple(frame.columns), len(frame), int(hashes.sum(dtype="uint64"))
+
+
+def _combined(a: FrameDigest, b: FrameDigest) -> FrameDigest:
+    """Two disjoint sets of rows' digest: rows and hash sums add (modulo 2**64, as the sum wraps)."""
+    return a[0] or b[0], a[1] + b[1], (a[2] + b[2]) % 2**64
+
+
+def _fingerprint(digests: list[FrameDigest], basis: str) -> str:
+    """A digest of every input row, whatever order the store returned them in, and however the shop
+    was cut in chunks.
 
     Per frame: its columns, its row count and the wrapping sum of its row hashes (order-independent,
     like `_input_digests`); sorting the frames first cost seconds per cycle on a small shop.
     """
     digest = hashlib.sha256(basis.encode())
-    for frame in (frames.orders, frames.lines, frames.events, frames.customers):
-        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype="uint64")
-        digest.update(f"{list(frame.columns)}:{len(frame)}:{int(hashes.sum(dtype='uint64'))};".encode())
+    for columns, rows, total in digests:
+        digest.update(f"{list(columns)}:{rows}:{total};".encode())
     return digest.hexdigest()[:16]
+
+
+@dataclass
+class _DigestedChunks:
+    """The store's chunks (a `ChunkSource`), each digested on its first read: per frame its
+    `FrameDigest`, summed over chunks into the shop's fingerprint, and per customer the input digest
+    (a customer's rows are all in one chunk, so it is the one a whole-history read gives)."""
+
+    store: StoreChunks
+    attributes: pd.DataFrame
+    basis: str
+    _frames: list[FrameDigest] = field(default_factory=list)
+    _customers: list[pd.Series] = field(default_factory=list)
+    _seen: set[int] = field(default_factory=set)
+
+    @property
+    def n_chunks(self) -> int:
+        return self.store.n_chunks
+
+    def chunk(self, index: int) -> ShopFrames:
+        frames = self.store.chunk(index)
+        if index not in self._seen:
+            self._seen.add(index)
+            parts = [_frame_digest(f) for f in (frames.orders, frames.lines, frames.events, frames.customers)]
+            previous = self._frames or [((), 0, 0)] * len(parts)
+            self._frames = [_combined(a, b) for a, b in zip(previous, parts, strict=True)]
+            ids = self.attributes.index.to_series()
+            mine = self.attributes[chunk_members(ids, index, self.n_chunks)]
+            self._customers.append(_input_digests(frames, mine, self.basis))
+        return frames
+
+    def fingerprint(self) -> str:
+        if len(self._seen) != self.n_chunks:
+            raise ValueError(f"fingerprint: read {len(self._seen)} of {self.n_chunks} chunks")
+        return _fingerprint(self._frames, self.basis)
+
+    def input_digests(self) -> pd.Series:
+        return pd.concat(self._customers)
 
 
 def _version_on_basis(engine: Engine, basis: str) -> str | None:
@@ -184,15 +246,15 @@ def _input_digests(frames: ShopFrames, attributes: pd.DataFrame, basis: str) -> 
     return basis + ":" + total.astype(str)
 
 
-def _carry_over(engine: Engine, rows: pd.DataFrame, version: str) -> tuple[pd.DataFrame, int]:
+def _carry_over(previous: pd.DataFrame, rows: pd.DataFrame, version: str) -> tuple[pd.DataFrame, int]:
     """Keep the previous values of every customer whose own inputs did not change since the last scoring.
 
     Within one cutoff day a change to a few customers' data re-scores the shop (and may retrain the
     models), but only those customers' values are replaced: shop-wide side effects (ranks,
     retraining noise, shop-level features) wait for the next day's full refresh, so the push writes
-    exactly the changed customers. Returns the rows to store and how many customers were carried.
+    exactly the changed customers. `previous` and `rows` are the stored and the new rows of the same
+    customers (one chunk). Returns the rows to store and how many customers were carried.
     """
-    previous = _read_rows(engine)
     if previous.empty:
         return rows, 0
     old, new = _digests(previous), _digests(rows)
@@ -206,10 +268,11 @@ def _digests(rows: pd.DataFrame) -> pd.Series:
     return rows.loc[rows["output"] == DIGEST_OUTPUT].set_index("profile_id")["value_text"]
 
 
-def _read_rows(engine: Engine) -> pd.DataFrame:
-    with engine.connect() as connection:
-        result = connection.execute(select(*(getattr(tables.Score, c) for c in _SCORE_COLUMNS)))
-        return pd.DataFrame(result.fetchall(), columns=list(_SCORE_COLUMNS))
+def _read_rows(session: Session, index: int, n_chunks: int) -> pd.DataFrame:
+    """The stored rows of chunk `index`'s customers."""
+    columns = [getattr(tables.Score, c) for c in _SCORE_COLUMNS]
+    statement = select(*columns).where(chunk_condition(tables.Score.profile_id, index, n_chunks))
+    return pd.DataFrame(session.execute(statement).fetchall(), columns=list(_SCORE_COLUMNS))
 
 
 def _kinds(frame: pd.DataFrame, output: str) -> Any:
@@ -245,12 +308,30 @@ def _model_of(output: str) -> str:
     return "purchase"
 
 
-def _persist(engine: Engine, version: str, rows: pd.DataFrame) -> None:
-    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+def _persist(
+    engine: Engine,
+    version: str,
+    frame: pd.DataFrame,
+    outputs: list[str],
+    numeric: frozenset[str],
+    now: datetime,
+) -> int:
+    """Write the scores of `version` chunk by chunk (one chunk's long rows at a time, the previous ones
+    carried over where a customer's inputs did not change), then drop every other version: all in one
+    transaction, so a half-written version is never read as complete. Returns the customers carried."""
+    n_chunks = chunks_for_buyers(len(frame), PERSIST_CHUNK_CUSTOMERS)
+    carried = 0
     with session_scope(engine) as session:
+        for index in range(n_chunks):
+            part = frame[chunk_members(frame["customer_id"], index, n_chunks)]
+            new = _long_rows(part, outputs, numeric, version, now)
+            rows, n = _carry_over(_read_rows(session, index, n_chunks), new, version)
+            carried += n
+            records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+            for start in range(0, len(records), 5_000):
+                upsert(session, tables.Score, records[start : start + 5_000])
         session.execute(delete(tables.Score).where(tables.Score.model_version != version))
-        for start in range(0, len(records), 5_000):
-            upsert(session, tables.Score, records[start : start + 5_000])
+    return carried
 
 
 def _previous_centroids(engine: Engine) -> pd.DataFrame | None:
@@ -317,38 +398,40 @@ def score_store(
         stored = _stored(engine, same_basis, numeric) if same_basis is not None else {}
         if stored and stored.keys().isdisjoint(exclude):
             return ScoreReport(same_basis or "", scored=len(stored), reused=True, scores=stored)
-    frames, validation = load_frames(engine, source_types, settings.sensitive_attributes)
-    frames = without_customers(frames, exclude)
-    version = _fingerprint(frames, basis)
-    report = ScoreReport(version)
-    if validation.dropped:
-        report.messages.append(f"rows dropped before scoring: {validation.summary()}")
-    stored = _stored(engine, version, numeric)
+    n_chunks = chunks_for_store(engine, settings.chunk_customers)
+    chunks = StoreChunks(engine, source_types, n_chunks, settings.sensitive_attributes, exclude=exclude)
+    attributes = load_attributes(engine, PROFILE_ATTRIBUTES)
+    source = _DigestedChunks(chunks, attributes, basis)
+    specs = model_specs(PURCHASE_HORIZON_DAYS, settings.horizon_days)
+    models = reusable_models(engine, specs, settings, schedule.retrain_every_days, now)
+    stage = SegmentStage(_segment_inputs(engine, segments))
+    gathered = gather_chunks(source, cutoff, models.models is None, observe=stage.gathered)
+    report = ScoreReport(source.fingerprint())
+    if chunks.report.dropped:  # pass one read every chunk once: counts of one read
+        report.messages.append(f"rows dropped before scoring: {chunks.report.summary()}")
+    stored = _stored(engine, report.version, numeric)
     if stored:
         report.reused, report.scores, report.scored = True, stored, len(stored)
         return report
-    history = history_at(frames, cutoff)
-    if history.orders.empty:
+    if not gathered.buyers:
         report.messages.append("no orders yet: every customer gets the fields' unknown values")
         return report
-    result = _score(engine, history, settings, schedule.retrain_every_days, now, report)
-    attributes = load_attributes(engine, PROFILE_ATTRIBUTES)
-    extra = segment_outputs(
-        history, result.scores, result.now.features, attributes, _segment_inputs(engine, segments)
+    stage.fit()
+    result = _score(
+        engine, source, gathered, stage, models, settings, schedule.retrain_every_days, now, report
     )
+    extra = stage.outputs(result.scores, attributes)
     report.messages.extend(extra.messages)
     frame = result.scores.merge(extra.frame.reset_index(), on="customer_id", how="outer")
-    digests = _input_digests(frames, attributes, basis)
-    frame[DIGEST_OUTPUT] = frame["customer_id"].map(digests)
+    frame[DIGEST_OUTPUT] = frame["customer_id"].map(source.input_digests())
     outputs = [f.output for f in available_outputs([(r.name, r.when) for r in segments.rules])]
     outputs = [o for o in (*outputs, DIGEST_OUTPUT) if o in frame]
-    rows, carried = _carry_over(engine, _long_rows(frame, outputs, numeric, version, now), version)
+    carried = _persist(engine, report.version, frame, outputs, numeric, now)
     if carried:
         report.messages.append(f"{carried} customers' inputs unchanged today: their values are kept")
-    _persist(engine, version, rows)
     if extra.centroids is not None:
-        _save_centroids(engine, version, extra.centroids, now)
-    report.scores = _stored(engine, version, numeric)
+        _save_centroids(engine, report.version, extra.centroids, now)
+    report.scores = _stored(engine, report.version, numeric)
     report.scored = len(report.scores)
     report.model_kind = str(result.scores["model_kind"].iloc[0]) if len(result.scores) else ""
     return report
@@ -356,23 +439,27 @@ def score_store(
 
 def _score(
     engine: Engine,
-    history: History,
+    source: ChunkSource,
+    gathered: GatheredShop,
+    stage: SegmentStage,
+    stored: Reusable,
     settings: EngineConfig,
     retrain_every_days: int,
     now: datetime,
     report: ScoreReport,
-) -> ScoringResult:
-    """Score with the promoted models while they are fresh; otherwise train, score and store new ones."""
-    specs = model_specs(PURCHASE_HORIZON_DAYS, settings.horizon_days)
-    stored = reusable_models(engine, specs, settings, retrain_every_days, now)
+) -> ChunkedScoringResult:
+    """Pass two: score with the promoted models while they are fresh, otherwise train on the gathered
+    sample and store the new ones; every chunk's segment outputs are computed as it is scored."""
     with engine_backend(settings) as backend:
-        result = score_customers(
-            history,
+        result = score_gathered(
+            source,
+            gathered,
             horizon_days=PURCHASE_HORIZON_DAYS,
             churn_horizon_days=settings.horizon_days,
             config=TrainingConfig(min_buyers=settings.min_buyers),
             models=stored.models,
             backend=backend,
+            scored=stage.scored,
         )
     report.messages.extend(result.messages)
     if stored.models is not None and stored.trained_at is not None:
