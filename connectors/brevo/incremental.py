@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connectors.base import Checkpoint, Page, PulledRecord, PullStream, SkippedRecord
-from connectors.brevo.api import parse_time, wire_time
+from connectors.brevo.api import get_json, parse_time, wire_time
 from connectors.http import HttpClient
 from connectors.paginate import OffsetPage, checked_offset_pages, meeting_on_a_row
 
@@ -127,10 +127,7 @@ class ModifiedSinceStream(PullStream, abc.ABC):
                 yield self._page(page.items, seen, checkpoint)
 
     async def _get(self, params: dict[str, Any], offset: int) -> OffsetPage:
-        response = await self.ctx.client.request(
-            "GET", self.path, params={**params, "offset": offset}, limit_key=self.family
-        )
-        body = response.json()
+        body = await get_json(self.ctx.client, self.path, family=self.family, **params, offset=offset)
         items = body.get(self.items_key) or []
         count = body.get("count")
         return OffsetPage(offset, items, count if isinstance(count, int) else None)
